@@ -138,9 +138,6 @@ class DiTConfig:
     rope_dims: tuple[int, int, int, int] = ()  # (seq, t, h, w)
     rope_theta: float = 10000.0
     qk_norm: bool = True
-    # Optional hard restriction of each frame to its own shot's caption in spatial layers.
-    # Off by default: MM-RoPE positions alone tie captions to shots, as in the paper.
-    shot_text_mask: bool = False
     timestep_freq_dim: int = 256
 
     def __post_init__(self) -> None:

@@ -1,0 +1,50 @@
+# The two commands a newcomer runs: `make demo` and `make test`. Each sets itself up.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.seedance-installed
+export HF_HUB_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: help install demo test lint format info clean
+
+help:
+	@echo "make demo    generate a video from a prompt with the embedded model (no servers)"
+	@echo "make test    run the test suite"
+	@echo "make lint    ruff"
+	@echo "make info    configs and parameter counts"
+
+# The virtualenv. torch goes in FIRST and pinned (2.13.0, a CPU build here) so nothing pulls a
+# multi-GB CUDA build; a machine whose python already has torch (a GPU box) reuses it instead.
+$(STAMP): pyproject.toml setup.py
+	@if [ ! -x $(PY) ]; then \
+	  if $(PYTHON) -c "import torch" 2>/dev/null; then \
+	    echo "using the system torch"; $(PYTHON) -m venv --system-site-packages $(VENV); \
+	  else $(PYTHON) -m venv $(VENV); fi; \
+	fi
+	@$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q --disable-pip-version-check torch==2.13.0
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'
+	@touch $@
+
+install: $(STAMP)
+
+DEMO_PROMPT ?= a red circle moves to the right
+demo: install
+	@mkdir -p outputs
+	$(VENV)/bin/seedance generate "$(DEMO_PROMPT)" -o outputs/demo.mp4 --seed 1
+
+test: install
+	$(PY) -m pytest
+
+lint: install
+	$(VENV)/bin/ruff check .
+
+format: install
+	$(VENV)/bin/ruff format .
+
+info: install
+	$(VENV)/bin/seedance info
+
+clean:
+	rm -rf $(VENV) outputs .pytest_cache .ruff_cache *.egg-info

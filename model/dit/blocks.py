@@ -1,0 +1,115 @@
+"""Seedance's decoupled layers.
+
+SpatialBlock: MMDiT joint self-attention over [text; one frame's tokens], separate weights per
+modality. Frames never mix here. The text stream is updated once per frame it attends with and
+the per-frame updates are averaged (the paper does not say how a frame-wise joint layer updates
+the shared caption; averaging keeps the text stream's cost independent of clip length).
+
+TemporalBlock: visual-only attention across ALL latent frames within a spatial window (full
+temporal reach, local spatial reach). Windows tile the frame; a frame that is not a multiple of
+the window is padded and the padding is masked out of the keys.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from seedance.model.dit.layers import Stream, attention
+from seedance.model.dit.rope import apply_rope
+
+
+@dataclass
+class Rope:
+    """Precomputed rotary tables for one forward pass."""
+
+    video_cos: Tensor  # [B, T*H*W, Dh/2]
+    video_sin: Tensor
+    text_cos: Tensor  # [B, L, Dh/2]
+    text_sin: Tensor
+
+
+class SpatialBlock(nn.Module):
+    def __init__(self, dim: int, num_heads: int, mlp_ratio: float, qk_norm: bool):
+        super().__init__()
+        self.video = Stream(dim, num_heads, mlp_ratio, qk_norm)
+        self.text = Stream(dim, num_heads, mlp_ratio, qk_norm)
+
+    def forward(
+        self, x: Tensor, txt: Tensor, txt_mask: Tensor, c: Tensor, rope: Rope, grid: tuple[int, int, int]
+    ) -> tuple[Tensor, Tensor]:
+        """x [B, T*H*W, D] video tokens, txt [B, L, D], txt_mask [B, L], c [B, D] timestep."""
+        b, _, d = x.shape
+        t, n = grid[0], grid[1] * grid[2]
+        length = txt.shape[1]
+        mv, mt = self.video.modulations(c), self.text.modulations(c)
+        qv, kv, vv = self.video.qkv_heads(x, mv)
+        qt, kt, vt = self.text.qkv_heads(txt, mt)
+        qv, kv = apply_rope(qv, rope.video_cos, rope.video_sin), apply_rope(kv, rope.video_cos, rope.video_sin)
+        qt, kt = apply_rope(qt, rope.text_cos, rope.text_sin), apply_rope(kt, rope.text_cos, rope.text_sin)
+
+        def per_frame(video_part: Tensor, text_part: Tensor) -> Tensor:
+            # [B, T*N, H, Dh] + [B, L, H, Dh] -> [B*T, L+N, H, Dh]: each frame with the caption.
+            frames = video_part.reshape(b * t, n, *video_part.shape[2:])
+            text_rep = text_part.unsqueeze(1).expand(b, t, *text_part.shape[1:]).reshape(b * t, length, *text_part.shape[2:])
+            return torch.cat([text_rep, frames], dim=1)
+
+        key_mask = torch.cat(
+            [txt_mask.unsqueeze(1).expand(b, t, length).reshape(b * t, length),
+             torch.ones(b * t, n, dtype=torch.bool, device=x.device)],
+            dim=1,
+        )
+        out = attention(per_frame(qv, qt), per_frame(kv, kt), per_frame(vv, vt), key_mask)
+        out_text = out[:, :length].reshape(b, t, length, d).mean(1)
+        out_video = out[:, length:].reshape(b, t * n, d)
+        return self.video.finish(x, out_video, mv), self.text.finish(txt, out_text, mt)
+
+
+def window_partition(x: Tensor, grid: tuple[int, int, int], window: tuple[int, int]) -> Tensor:
+    """[B, T*H*W, ...] -> [B*nWin, T*wh*ww, ...], zero-padding H and W up to the window."""
+    t, h, w = grid
+    wh, ww = window
+    b, rest = x.shape[0], x.shape[2:]
+    x = x.reshape(b, t, h, w, -1)
+    ph, pw = (-h) % wh, (-w) % ww
+    if ph or pw:
+        x = F.pad(x, (0, 0, 0, pw, 0, ph))
+    nh, nw = (h + ph) // wh, (w + pw) // ww
+    x = x.reshape(b, t, nh, wh, nw, ww, -1).permute(0, 2, 4, 1, 3, 5, 6)
+    return x.reshape(b * nh * nw, t * wh * ww, *rest)
+
+
+def window_merge(x: Tensor, batch: int, grid: tuple[int, int, int], window: tuple[int, int]) -> Tensor:
+    """Inverse of window_partition: [B*nWin, T*wh*ww, C] -> [B, T*H*W, C], dropping padding."""
+    t, h, w = grid
+    wh, ww = window
+    nh, nw = -(-h // wh), -(-w // ww)
+    x = x.reshape(batch, nh, nw, t, wh, ww, -1).permute(0, 3, 1, 4, 2, 5, 6)
+    x = x.reshape(batch, t, nh * wh, nw * ww, -1)[:, :, :h, :w]
+    return x.reshape(batch, t * h * w, -1)
+
+
+class TemporalBlock(nn.Module):
+    def __init__(self, dim: int, num_heads: int, mlp_ratio: float, qk_norm: bool, window: tuple[int, int]):
+        super().__init__()
+        self.window = window
+        self.video = Stream(dim, num_heads, mlp_ratio, qk_norm)
+
+    def effective_window(self, grid: tuple[int, int, int]) -> tuple[int, int]:
+        return (min(self.window[0], grid[1]), min(self.window[1], grid[2]))
+
+    def forward(self, x: Tensor, c: Tensor, rope: Rope, grid: tuple[int, int, int]) -> Tensor:
+        """x [B, T*H*W, D]. Text is not an input: temporal layers are visual-only."""
+        b = x.shape[0]
+        window = self.effective_window(grid)
+        mv = self.video.modulations(c)
+        q, k, v = self.video.qkv_heads(x, mv)
+        q, k = apply_rope(q, rope.video_cos, rope.video_sin), apply_rope(k, rope.video_cos, rope.video_sin)
+        q, k, v = (window_partition(z, grid, window) for z in (q, k, v))
+        valid = window_partition(torch.ones(b, x.shape[1], 1, dtype=torch.bool, device=x.device), grid, window)
+        key_mask = valid[..., 0]
+        out = attention(q, k, v, None if bool(key_mask.all()) else key_mask)
+        return self.video.finish(x, window_merge(out, b, grid, window), mv)

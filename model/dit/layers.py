@@ -1,0 +1,100 @@
+"""Building blocks shared by the DiT's spatial and temporal layers.
+
+`Stream` holds one modality's weights inside a layer (adaLN, QKV with QK-norm, output
+projection, MLP). MMDiT keeps separate weights per modality, so a spatial layer has a video
+stream and a text stream; a temporal layer has only a video stream.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, dim: int, eps: float = 1e-6):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x: Tensor) -> Tensor:
+        x_f = x.float()
+        x_f = x_f * torch.rsqrt(x_f.pow(2).mean(-1, keepdim=True) + self.eps)
+        return (x_f * self.weight.float()).type_as(x)
+
+
+def modulate(x: Tensor, shift: Tensor, scale: Tensor) -> Tensor:
+    """adaLN: x * (1 + scale) + shift, with per-sample [B, 1, D] modulation."""
+    return x * (1 + scale) + shift
+
+
+def attention(q: Tensor, k: Tensor, v: Tensor, key_mask: Tensor | None = None) -> Tensor:
+    """Scaled dot-product attention on [B, S, H, D] tensors; key_mask [B, S_k] True = attend."""
+    mask = None if key_mask is None else key_mask[:, None, None, :]
+    out = F.scaled_dot_product_attention(
+        q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), attn_mask=mask
+    )
+    return out.transpose(1, 2).flatten(2)
+
+
+class TimestepEmbedding(nn.Module):
+    """Sinusoidal features of t in [0, 1] (scaled to [0, 1000]) followed by an MLP."""
+
+    def __init__(self, dim: int, freq_dim: int = 256):
+        super().__init__()
+        self.freq_dim = freq_dim
+        self.mlp = nn.Sequential(nn.Linear(freq_dim, dim), nn.SiLU(), nn.Linear(dim, dim))
+
+    def forward(self, t: Tensor) -> Tensor:
+        half = self.freq_dim // 2
+        freqs = torch.exp(-math.log(10000.0) * torch.arange(half, device=t.device, dtype=torch.float32) / half)
+        args = (t.float() * 1000.0)[:, None] * freqs[None]
+        emb = torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
+        return self.mlp(emb.to(self.mlp[0].weight.dtype))
+
+
+class MLP(nn.Module):
+    def __init__(self, dim: int, hidden: int):
+        super().__init__()
+        self.fc1 = nn.Linear(dim, hidden)
+        self.fc2 = nn.Linear(hidden, dim)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.fc2(F.gelu(self.fc1(x), approximate="tanh"))
+
+
+class Stream(nn.Module):
+    """One modality's weights in one layer, adaLN-Zero conditioned on the timestep embedding."""
+
+    def __init__(self, dim: int, num_heads: int, mlp_ratio: float, qk_norm: bool):
+        super().__init__()
+        self.num_heads = num_heads
+        head_dim = dim // num_heads
+        self.modulation = nn.Linear(dim, 6 * dim)
+        self.norm1 = nn.LayerNorm(dim, elementwise_affine=False, eps=1e-6)
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.q_norm = RMSNorm(head_dim) if qk_norm else nn.Identity()
+        self.k_norm = RMSNorm(head_dim) if qk_norm else nn.Identity()
+        self.proj = nn.Linear(dim, dim)
+        self.norm2 = nn.LayerNorm(dim, elementwise_affine=False, eps=1e-6)
+        self.mlp = MLP(dim, int(dim * mlp_ratio))
+
+    def modulations(self, c: Tensor) -> tuple[Tensor, ...]:
+        """Six [B, 1, D] tensors: shift/scale/gate for attention, then for the MLP."""
+        return self.modulation(F.silu(c)).unsqueeze(1).chunk(6, dim=-1)
+
+    def qkv_heads(self, x: Tensor, mods: tuple[Tensor, ...]) -> tuple[Tensor, Tensor, Tensor]:
+        """x [B, S, D] -> q, k, v [B, S, H, Dh], QK-normed."""
+        shift, scale = mods[0], mods[1]
+        qkv = self.qkv(modulate(self.norm1(x), shift, scale))
+        q, k, v = qkv.unflatten(-1, (3, self.num_heads, -1)).unbind(2)
+        return self.q_norm(q), self.k_norm(k), v
+
+    def finish(self, x: Tensor, attn_out: Tensor, mods: tuple[Tensor, ...]) -> Tensor:
+        """Gated residuals: attention output, then the modulated MLP."""
+        gate_attn, shift2, scale2, gate_mlp = mods[2], mods[3], mods[4], mods[5]
+        x = x + gate_attn * self.proj(attn_out)
+        return x + gate_mlp * self.mlp(modulate(self.norm2(x), shift2, scale2))

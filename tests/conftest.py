@@ -1,0 +1,36 @@
+"""Shared fixtures. Every test runs on the CPU with the tiny preset."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from seedance.model.bundle import ModelBundle, build_bundle  # noqa: E402
+from seedance.model.presets import tiny  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle() -> ModelBundle:
+    """The tiny preset with random weights (seed 0). DiT weights are re-drawn away from the
+    adaLN-Zero init so the denoiser's output depends on every input (zero-init would hide wiring bugs)."""
+    bundle = build_bundle(tiny(), seed=0)
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for dit in (bundle.dit, bundle.refiner):
+            for p in dit.parameters():
+                p.copy_(torch.randn(p.shape, generator=g) * 0.05)
+    return bundle.eval()
+
+
+def randomize_(module: torch.nn.Module, seed: int = 0, std: float = 0.05) -> torch.nn.Module:
+    """Fill every parameter with small random values (breaks zero inits in unit tests)."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in module.parameters():
+            p.copy_(torch.randn(p.shape, generator=g) * std)
+    return module

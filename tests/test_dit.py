@@ -1,0 +1,200 @@
+"""The DiT's structure: decoupled layers, windowed temporal attention, MM-RoPE, task input."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+
+import pytest
+import torch
+from conftest import randomize_
+
+from seedance.model.dit import SeedanceDiT, SpatialBlock, TemporalBlock, TextTokens, build_task_input
+from seedance.model.dit.blocks import Rope, window_merge, window_partition
+from seedance.model.dit.layers import attention
+from seedance.model.dit.rope import apply_rope, mm_rope_positions, rope_angles
+from seedance.model.presets import seedance_1_0, tiny
+from seedance.model.refiner import init_refiner_from_base
+
+D, HEADS = 32, 2
+DIMS = (4, 4, 4, 4)  # (seq, t, h, w) rotary dims for head_dim 16
+
+
+def single_shot_rope(b: int, grid: tuple[int, int, int], length: int) -> Rope:
+    shot = torch.zeros(b, length, dtype=torch.long)
+    index = torch.arange(length).expand(b, length)
+    mask = torch.ones(b, length, dtype=torch.bool)
+    text_pos, video_pos = mm_rope_positions(shot, index, mask, torch.zeros(b, grid[0], dtype=torch.long), grid)
+    vc, vs = rope_angles(video_pos, DIMS, 10000.0)
+    tc, ts = rope_angles(text_pos, DIMS, 10000.0)
+    return Rope(vc, vs, tc, ts)
+
+
+def text_tokens(b: int, length: int, dim: int, seed: int = 0) -> TextTokens:
+    g = torch.Generator().manual_seed(seed)
+    return TextTokens(torch.randn(b, length, dim, generator=g), torch.ones(b, length, dtype=torch.bool),
+                      torch.zeros(b, length, dtype=torch.long), torch.arange(length).expand(b, length))
+
+
+def full_temporal_reference(block: TemporalBlock, x, c, rope) -> torch.Tensor:
+    """The same layer with plain full attention over every token of every frame."""
+    mods = block.video.modulations(c)
+    q, k, v = block.video.qkv_heads(x, mods)
+    q, k = apply_rope(q, rope.video_cos, rope.video_sin), apply_rope(k, rope.video_cos, rope.video_sin)
+    return block.video.finish(x, attention(q, k, v), mods)
+
+
+@pytest.mark.parametrize("window", [(6, 5), (50, 50)])
+def test_windowed_temporal_equals_full_when_window_covers_frame(window):
+    grid = (3, 6, 5)
+    torch.manual_seed(0)
+    block = randomize_(TemporalBlock(D, HEADS, 2.0, True, window), seed=1)
+    x, c = torch.randn(2, 90, D), torch.randn(2, D)
+    rope = single_shot_rope(2, grid, 4)
+    torch.testing.assert_close(block(x, c, rope, grid), full_temporal_reference(block, x, c, rope))
+
+
+def test_small_window_is_local_in_space_and_global_in_time():
+    grid = (3, 6, 5)
+    block = randomize_(TemporalBlock(D, HEADS, 2.0, True, (3, 3)), seed=2)
+    x, c = torch.randn(1, 90, D), torch.randn(1, D)
+    rope = single_shot_rope(1, grid, 4)
+    out = block(x, c, rope, grid).reshape(3, 6, 5, D)
+    x2 = x.clone().reshape(3, 6, 5, D)
+    x2[0, 0, 0] += torch.randn(D)  # frame 0, top-left corner: window rows 0-2, cols 0-2
+    out2 = block(x2.reshape(1, 90, D), c, rope, grid).reshape(3, 6, 5, D)
+    changed = (out2 - out).abs().amax(-1) > 1e-6
+    assert changed[2, 1, 1], "a later frame in the same window must see the change (full temporal reach)"
+    assert not changed[:, 3:, :].any() and not changed[:, :, 3:].any(), "other windows must not"
+    full = full_temporal_reference(block, x, c, rope).reshape(3, 6, 5, D)
+    assert not torch.allclose(out, full), "a small window must differ from full attention"
+
+
+def test_window_partition_round_trip_with_padding():
+    x = torch.randn(2, 3 * 7 * 5, 4)
+    parts = window_partition(x, (3, 7, 5), (4, 2))
+    assert parts.shape == (2 * 2 * 3, 3 * 4 * 2, 4)
+    torch.testing.assert_close(window_merge(parts, 2, (3, 7, 5), (4, 2)), x)
+
+
+def test_spatial_layers_never_mix_frames():
+    grid = (4, 3, 3)
+    block = randomize_(SpatialBlock(D, HEADS, 2.0, True), seed=3)
+    x, txt, c = torch.randn(1, 36, D), torch.randn(1, 5, D), torch.randn(1, D)
+    mask = torch.ones(1, 5, dtype=torch.bool)
+    rope = single_shot_rope(1, grid, 5)
+    out, _ = block(x, txt, mask, c, rope, grid)
+    x2 = x.clone().reshape(4, 9, D)
+    x2[2] += torch.randn(9, D)
+    out2, _ = block(x2.reshape(1, 36, D), txt, mask, c, rope, grid)
+    diff = (out2 - out).reshape(4, 9, D).abs().amax((1, 2))
+    assert diff[2] > 1e-4
+    assert torch.all(diff[[0, 1, 3]] == 0)
+
+
+def test_spatial_layer_ignores_padded_text_and_uses_real_text():
+    grid = (2, 3, 3)
+    block = randomize_(SpatialBlock(D, HEADS, 2.0, True), seed=4)
+    x, txt, c = torch.randn(1, 18, D), torch.randn(1, 6, D), torch.randn(1, D)
+    mask = torch.tensor([[True, True, True, True, False, False]])
+    rope = single_shot_rope(1, grid, 6)
+    out, _ = block(x, txt, mask, c, rope, grid)
+    txt2 = txt.clone()
+    txt2[0, 5] += torch.randn(D)  # padding
+    torch.testing.assert_close(block(x, txt2, mask, c, rope, grid)[0], out)
+    txt2[0, 1] += torch.randn(D)  # a real token
+    assert not torch.allclose(block(x, txt2, mask, c, rope, grid)[0], out)
+
+
+def test_temporal_layers_never_see_text():
+    cfg = dataclasses.replace(tiny().dit, depth=2)
+    dit = randomize_(SeedanceDiT(cfg))
+    assert "text" not in inspect.signature(TemporalBlock.forward).parameters
+    assert all(name.startswith("video.") for name, _ in dit.temporal[0].named_parameters())
+    seen = []
+    for block in dit.temporal:
+        block.register_forward_pre_hook(lambda _m, args: seen.append(args[0].shape))
+    x = build_task_input(torch.randn(1, cfg.latent_channels, 2, 4, 4))
+    dit(x, torch.rand(1), text_tokens(1, 7, cfg.text_dim))
+    assert seen == [torch.Size([1, 2 * 4 * 4, cfg.hidden_size])] * 2  # video tokens only, no text appended
+
+
+def test_mm_rope_positions_single_shot():
+    text_pos, video_pos = mm_rope_positions(
+        torch.zeros(1, 4, dtype=torch.long), torch.tensor([[0, 1, 2, 0]]),
+        torch.tensor([[True, True, True, False]]), torch.zeros(1, 2, dtype=torch.long), (2, 2, 3))
+    assert text_pos[0, :3].tolist() == [[0, 0, 0, 0], [1, 0, 0, 0], [2, 0, 0, 0]]
+    assert video_pos.shape == (1, 12, 4)
+    assert video_pos[0, 0].tolist() == [3, 0, 0, 0]  # right after the 3-token caption
+    assert video_pos[0, -1].tolist() == [3, 1, 1, 2]
+
+
+def test_mm_rope_places_each_caption_with_its_shot():
+    # Captions of lengths 3 and 2; five latent frames: frames 0-1 are shot 0, 2-4 are shot 1.
+    shot = torch.tensor([[0, 0, 0, 1, 1]])
+    index = torch.tensor([[0, 1, 2, 0, 1]])
+    mask = torch.ones(1, 5, dtype=torch.bool)
+    frame_shot = torch.tensor([[0, 0, 1, 1, 1]])
+    text_pos, video_pos = mm_rope_positions(shot, index, mask, frame_shot, (5, 1, 2))
+    # caption 0 at 0..2, shot 0 at 3, a gap as long as caption 1, caption 1 at 6..7, shot 1 at 8
+    assert text_pos[0].tolist() == [[0, 0, 0, 0], [1, 0, 0, 0], [2, 0, 0, 0], [6, 2, 0, 0], [7, 2, 0, 0]]
+    seq = video_pos[0, :, 0].reshape(5, 2)
+    assert seq[:2].eq(3).all() and seq[2:].eq(8).all()
+    # each caption is strictly nearer (seq axis) to its own shot's video tokens than to the other's
+    for s, (own, other) in enumerate([(3, 8), (8, 3)]):
+        cap = text_pos[0, shot[0] == s, 0]
+        assert (cap - own).abs().max() < (cap - other).abs().min()
+    assert video_pos[0, 4 * 2, 1:].tolist() == [4, 0, 0]
+
+
+def test_rope_is_relative():
+    q, k = torch.randn(1, 1, 1, 16), torch.randn(1, 1, 1, 16)
+    def score(pq, pk):
+        cq, sq = rope_angles(torch.tensor([[pq]]), DIMS, 10000.0)
+        ck, sk = rope_angles(torch.tensor([[pk]]), DIMS, 10000.0)
+        return (apply_rope(q, cq, sq) * apply_rope(k, ck, sk)).sum()
+    torch.testing.assert_close(score([1, 2, 3, 4], [0, 1, 1, 1]), score([11, 5, 7, 9], [10, 4, 5, 6]))
+
+
+def test_task_input_t2v_and_i2v():
+    noisy, cond = torch.randn(1, 8, 3, 2, 2), torch.randn(1, 8, 3, 2, 2)
+    t2v = build_task_input(noisy)
+    assert t2v.shape[1] == 17 and t2v[:, 8:].abs().sum() == 0
+    i2v = build_task_input(noisy, cond, torch.tensor([[1.0, 0.0, 0.0]]))
+    torch.testing.assert_close(i2v[:, 8:16, 0], cond[:, :, 0])
+    assert i2v[:, 8:16, 1:].abs().sum() == 0  # only the given frame's latent is passed
+    assert i2v[:, 16, 0].eq(1).all() and i2v[:, 16, 1:].eq(0).all()
+
+
+def test_dit_shapes_patchify_and_adaln_zero_init():
+    cfg = dataclasses.replace(tiny().dit, depth=1, patch_size=(1, 2, 2))
+    dit = SeedanceDiT(cfg)
+    x = build_task_input(torch.randn(2, 8, 3, 4, 6))
+    out = dit(x, torch.rand(2), text_tokens(2, 5, cfg.text_dim))
+    assert out.shape == (2, 8, 3, 4, 6)
+    assert out.abs().max() == 0  # adaLN-Zero: an untrained DiT predicts zero velocity
+    torch.testing.assert_close(dit.unpatchify(dit.patchify(x), dit.token_grid(3, 4, 6)), x)
+    with pytest.raises(ValueError, match="channels"):
+        dit(torch.randn(1, 9, 1, 4, 4), torch.rand(1), text_tokens(1, 2, cfg.text_dim))
+
+
+def test_refiner_initialised_from_base_matches_base():
+    cfg = tiny()
+    base = randomize_(SeedanceDiT(cfg.dit), seed=5)
+    refiner = init_refiner_from_base(SeedanceDiT(cfg.refiner), base)
+    noisy = torch.randn(1, 8, 2, 4, 4)
+    text = text_tokens(1, 4, cfg.dit.text_dim)
+    t = torch.tensor([0.7])
+    base_cut = SeedanceDiT(dataclasses.replace(cfg.dit, depth=cfg.refiner.depth))
+    base_cut.load_state_dict(base.state_dict(), strict=False)
+    expected = base_cut(build_task_input(noisy), t, text)
+    got = refiner(build_task_input(noisy, extra=torch.randn(1, 8, 2, 4, 4)), t, text)
+    torch.testing.assert_close(got, expected)
+
+
+def test_seedance_preset_builds_on_meta_device():
+    with torch.device("meta"):
+        dit = SeedanceDiT(seedance_1_0().dit)
+    n = sum(p.numel() for p in dit.parameters())
+    assert 9.5e9 < n < 11e9, n
+    assert dit.in_proj.weight.shape == (3072, 97)  # 48 noisy + 48 condition + 1 mask, no patchify
