@@ -55,7 +55,7 @@ def shot_pixel_range(shots: Tensor, shot: int, temporal: int) -> list[int]:
 
 def frames_to_video_tensor(frames: np.ndarray) -> Tensor:
     """uint8 [T, H, W, 3] -> float [1, 3, T, H, W] in [-1, 1]."""
-    x = torch.from_numpy(np.ascontiguousarray(frames)).float().div(127.5).sub(1.0)
+    x = torch.from_numpy(np.array(frames, dtype=np.uint8)).float().div(127.5).sub(1.0)
     return x.permute(3, 0, 1, 2).unsqueeze(0)
 
 

@@ -7,11 +7,11 @@ import os
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-import pytest  # noqa: E402
-import torch  # noqa: E402
+import pytest
+import torch
 
-from seedance.model.bundle import ModelBundle, build_bundle  # noqa: E402
-from seedance.model.presets import tiny  # noqa: E402
+from seedance.model.bundle import ModelBundle, build_bundle
+from seedance.model.presets import tiny
 
 
 @pytest.fixture(scope="session")

@@ -10,6 +10,7 @@ import math
 
 import pytest
 import torch
+
 from seedance.model.config import VAEConfig
 from seedance.model.presets import preset
 from seedance.model.vae import CausalVAE, LatentDistribution

@@ -8,9 +8,8 @@ import sys
 import time
 from pathlib import Path
 
-from seedance.cli.common import load_model
-from seedance.errors import InvalidRequestError
-from seedance.model.pipeline import GenerationRequest, Progress, SeedancePipeline
+from seedance.cli.common import load_model, model_config
+from seedance.model.pipeline import GenerationRequest, Progress, SeedancePipeline, plan
 from seedance.model.pipeline.outputs import check_output_path, save_result
 from seedance.model.pipeline.sizes import ADAPTIVE, RATIOS, RESOLUTIONS
 
@@ -79,17 +78,15 @@ class StageBars:
 
 
 def run(args: argparse.Namespace) -> int:
-    if not args.prompt.strip():
-        raise InvalidRequestError("prompt", "must not be empty")
-    output = check_output_path(args.output) if args.output else default_output(args.prompt, args.seed)
-    bundle = load_model(args.model)
-    pipeline = SeedancePipeline(bundle, device=args.device, thin_decoder=args.thin_decoder)
     request = GenerationRequest(
         prompt=args.prompt, shots=args.shot, image=args.image, last_image=args.last_image,
         frames=args.frames, duration=args.duration, fps=args.fps, resolution=args.resolution,
         ratio=args.ratio, seed=args.seed, steps=args.steps, guidance=args.guidance,
         camera_fixed=args.camera_fixed,
     )
+    plan(request, model_config(args.model))  # reject bad input before loading any weights
+    output = check_output_path(args.output) if args.output else default_output(args.prompt, args.seed)
+    pipeline = SeedancePipeline(load_model(args.model), device=args.device, thin_decoder=args.thin_decoder)
     bars = StageBars(enabled=not args.quiet)
     try:
         result = pipeline.generate(request, progress=bars)

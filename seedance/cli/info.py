@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from seedance.model.bundle import EMBEDDED_DIR, CONFIG_FILE, parameter_counts, read_config
+from seedance.model.bundle import CONFIG_FILE, EMBEDDED_DIR, parameter_counts, read_config
 from seedance.model.config import ModelConfig
 from seedance.model.presets import PRESETS, preset
 
