@@ -1,0 +1,150 @@
+"""The optimisation loop every pipeline shares.
+
+A pipeline supplies the model and a `step_fn(indices, step) -> {"loss": tensor, ...}`; the
+trainer owns the optimizer, LR schedule, gradient clipping, DDP wrapping, logging, checkpoints
+and exact resume (model, optimizer, schedule, RNG and data cursor all restored).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from seedance.training.common.checkpoint import LATEST, load_checkpoint, save_checkpoint
+from seedance.training.common.data import ResumableSampler
+from seedance.training.common.distributed import DistEnv, mean_across_ranks
+
+StepFn = Callable[[list[int], int], dict[str, torch.Tensor]]
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    lr: float = 3e-4
+    betas: tuple[float, float] = (0.9, 0.99)
+    weight_decay: float = 0.0
+    warmup_steps: int = 50
+    schedule: str = "constant"  # "constant" | "cosine" (anneal to min_lr_ratio * lr)
+    min_lr_ratio: float = 0.1
+    grad_clip: float = 1.0
+    max_steps: int = 1000
+    batch_size: int = 8
+    log_every: int = 10
+    checkpoint_every: int = 200
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.schedule not in ("constant", "cosine"):
+            raise ValueError(f"optim.schedule: must be constant or cosine, got {self.schedule!r}")
+        if self.max_steps < 1 or self.batch_size < 1:
+            raise ValueError("optim.max_steps and optim.batch_size must be >= 1")
+
+
+def lr_lambda(cfg: OptimConfig) -> Callable[[int], float]:
+    def factor(step: int) -> float:
+        if step < cfg.warmup_steps:
+            return (step + 1) / cfg.warmup_steps
+        if cfg.schedule == "constant":
+            return 1.0
+        progress = (step - cfg.warmup_steps) / max(1, cfg.max_steps - cfg.warmup_steps)
+        return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+    return factor
+
+
+class Trainer:
+    def __init__(self, name: str, model: nn.Module, run_config: dict[str, Any], optim: OptimConfig,
+                 out_dir: Path, sampler: ResumableSampler, env: DistEnv | None = None,
+                 params: list[nn.Parameter] | None = None, progress: bool = True,
+                 extras: dict[str, Any] | None = None, find_unused_parameters: bool = False):
+        self.name, self.optim_cfg, self.env = name, optim, env or DistEnv()
+        self.out_dir = Path(out_dir)
+        self.run_config = {**run_config, "optim": dataclasses.asdict(optim)}
+        self.module = model
+        self.model: nn.Module = model
+        if self.env.distributed:
+            self.model = nn.parallel.DistributedDataParallel(model, find_unused_parameters=find_unused_parameters)
+        trainable = params if params is not None else [p for p in model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(trainable, lr=optim.lr, betas=optim.betas,
+                                           weight_decay=optim.weight_decay)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_lambda(optim))
+        self.sampler = sampler
+        self.step = 0
+        self.progress = progress and self.env.is_main
+        self.history: list[dict[str, float]] = []
+        # Other stateful objects a pipeline owns (a discriminator and its optimizer, say): anything
+        # with state_dict/load_state_dict, checkpointed and restored with the model.
+        self.extras = extras or {}
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.out_dir / LATEST
+
+    def resume(self) -> bool:
+        """Continue from out_dir/latest.pt if present. Refuses a checkpoint of another config."""
+        if not self.checkpoint_path.exists():
+            return False
+        payload = load_checkpoint(self.checkpoint_path, config=self.run_config, model=self.module,
+                                  optimizer=self.optimizer, scheduler=self.scheduler)
+        self.step = payload["step"]
+        self.sampler.load_state_dict(payload["data"]["sampler"])
+        for name, obj in self.extras.items():
+            obj.load_state_dict(payload["extra"][name])
+        return True
+
+    def save(self) -> None:
+        if self.env.is_main:
+            save_checkpoint(self.checkpoint_path, step=self.step, config=self.run_config, model=self.module,
+                            optimizer=self.optimizer, scheduler=self.scheduler,
+                            data_state={"sampler": self.sampler.state_dict()},
+                            extra={name: obj.state_dict() for name, obj in self.extras.items()})
+
+    def fit(self, step_fn: StepFn, max_steps: int | None = None) -> list[dict[str, float]]:
+        """Train until `max_steps` (default: optim.max_steps); returns the logged metrics."""
+        cfg = self.optim_cfg
+        stop = min(max_steps or cfg.max_steps, cfg.max_steps)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        bar = None
+        if self.progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=stop, initial=self.step, desc=self.name, unit="step")
+        log_file = self.out_dir / "metrics.jsonl"
+        started = time.perf_counter()
+        while self.step < stop:
+            indices = self.sampler.next_indices(cfg.batch_size)
+            self.model.train()
+            out = step_fn(indices, self.step)
+            loss = out["loss"]
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"{self.name}: loss is {loss.item()} at step {self.step}")
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            grad_norm = torch.nn.utils.clip_grad_norm_(
+                [p for g in self.optimizer.param_groups for p in g["params"]], cfg.grad_clip)
+            self.optimizer.step()
+            self.scheduler.step()
+            self.step += 1
+            record = {"step": self.step, "lr": self.scheduler.get_last_lr()[0], "grad_norm": float(grad_norm),
+                      **{k: mean_across_ranks(float(v.detach()), self.env) for k, v in out.items()}}
+            self.history.append(record)
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{record['loss']:.4f}")
+            if self.env.is_main and (self.step % cfg.log_every == 0 or self.step == stop):
+                record["elapsed_s"] = round(time.perf_counter() - started, 2)
+                with open(log_file, "a") as f:
+                    f.write(json.dumps(record) + "\n")
+            if self.step % cfg.checkpoint_every == 0 or self.step == stop:
+                self.save()
+        if bar is not None:
+            bar.close()
+        return self.history

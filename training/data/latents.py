@@ -1,0 +1,133 @@
+"""Prepared training data: VAE latents and caption embeddings, computed once, offline.
+
+Seedance computes captions and VAE latents before training; DiT training then never runs the
+VAE or the text encoder. A prepared dataset is a directory:
+
+    meta.json              {"count", "latent_shape", "text_dim", "max_text_len", "fps", "source", ...}
+    latents.safetensors    latents [N, C, t, h, w] (normalised, fp16)
+    text.safetensors       hidden [M, L, D] (fp16), mask [M, L]: one row per caption
+                           captions [N, K, 2]: (first row, row count) of each caption kind per item
+                           frame_shot [N, t]: shot id of each latent frame
+                           motion [N]: 1 if the clip moves (for continue-training's motion subset)
+                           uncond_hidden [1, L, D], uncond_mask [1, L]: the empty caption
+
+Caption kinds (K) are `CAPTION_KINDS`: per-shot dense captions in English and Chinese, and the
+I2V (motion-only) caption in each language. All items of one directory share a latent shape
+(a bucket); different resolutions or lengths go to different directories.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from seedance.errors import SeedanceError
+
+CAPTION_KINDS = ("t2v_en", "t2v_zh", "i2v_en", "i2v_zh")
+
+
+class DatasetError(SeedanceError):
+    """A prepared dataset is missing, empty or inconsistent."""
+
+
+@dataclass
+class PreparedItem:
+    latent: torch.Tensor  # [C, t, h, w]
+    captions: dict[str, list[int]]  # kind -> caption row ids (one per shot for t2v kinds)
+    frame_shot: torch.Tensor  # [t]
+    moving: bool
+
+
+class LatentDatasetWriter:
+    """Accumulates items in memory (prepared sets are small per bucket) and writes them at once."""
+
+    def __init__(self, text_dim: int, max_text_len: int):
+        self.text_dim, self.max_len = text_dim, max_text_len
+        self.latents: list[torch.Tensor] = []
+        self.rows: list[tuple[torch.Tensor, torch.Tensor]] = []
+        self.captions: list[list[tuple[int, int]]] = []
+        self.frame_shots: list[torch.Tensor] = []
+        self.motion: list[int] = []
+        self.uncond: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    def _row(self, hidden: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        length = min(hidden.shape[0], self.max_len)
+        h = torch.zeros(self.max_len, self.text_dim, dtype=torch.float16)
+        m = torch.zeros(self.max_len, dtype=torch.bool)
+        h[:length], m[:length] = hidden[:length].to(torch.float16), mask[:length].bool()
+        return h, m
+
+    def set_uncond(self, hidden: torch.Tensor, mask: torch.Tensor) -> None:
+        self.uncond = self._row(hidden, mask)
+
+    def add(self, latent: torch.Tensor, captions: dict[str, list[tuple[torch.Tensor, torch.Tensor]]],
+            frame_shot: torch.Tensor, moving: bool) -> None:
+        """captions: kind -> [(hidden [L, D], mask [L]) per shot]; every kind in CAPTION_KINDS."""
+        if self.latents and latent.shape != self.latents[0].shape:
+            raise DatasetError(f"latent shape {tuple(latent.shape)} differs from the bucket's "
+                               f"{tuple(self.latents[0].shape)}")
+        spans = []
+        for kind in CAPTION_KINDS:
+            rows = captions[kind]
+            spans.append((len(self.rows), len(rows)))
+            self.rows.extend(self._row(h, m) for h, m in rows)
+        self.latents.append(latent.to(torch.float16).cpu())
+        self.captions.append(spans)
+        self.frame_shots.append(frame_shot.long().cpu())
+        self.motion.append(int(moving))
+
+    def write(self, directory: Path, meta: dict | None = None) -> Path:
+        if not self.latents or self.uncond is None:
+            raise DatasetError("nothing to write (no items, or no unconditional caption)")
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        save_file({"latents": torch.stack(self.latents)}, directory / "latents.safetensors")
+        save_file({
+            "hidden": torch.stack([h for h, _ in self.rows]),
+            "mask": torch.stack([m for _, m in self.rows]),
+            "captions": torch.tensor(self.captions, dtype=torch.long),
+            "frame_shot": torch.stack(self.frame_shots),
+            "motion": torch.tensor(self.motion, dtype=torch.long),
+            "uncond_hidden": self.uncond[0][None], "uncond_mask": self.uncond[1][None],
+        }, directory / "text.safetensors")
+        info = {"count": len(self.latents), "latent_shape": list(self.latents[0].shape),
+                "text_dim": self.text_dim, "max_text_len": self.max_len, "caption_kinds": list(CAPTION_KINDS),
+                **(meta or {})}
+        (directory / "meta.json").write_text(json.dumps(info, indent=2) + "\n")  # last: marks completion
+        return directory
+
+
+class LatentDataset:
+    """A prepared directory, loaded fully into memory (tiny/small scale)."""
+
+    def __init__(self, directory: Path):
+        directory = Path(directory)
+        meta_path = directory / "meta.json"
+        if not meta_path.is_file():
+            raise DatasetError(f"{directory}: not a prepared dataset (no meta.json)")
+        self.meta = json.loads(meta_path.read_text())
+        self.latents = load_file(directory / "latents.safetensors")["latents"]
+        text = load_file(directory / "text.safetensors")
+        self.hidden, self.mask = text["hidden"], text["mask"]
+        self.captions, self.frame_shot, self.motion = text["captions"], text["frame_shot"], text["motion"]
+        self.uncond_hidden, self.uncond_mask = text["uncond_hidden"], text["uncond_mask"]
+        if len(self.latents) != self.meta["count"] or len(self.latents) == 0:
+            raise DatasetError(f"{directory}: meta.json says {self.meta['count']} items, found {len(self.latents)}")
+
+    def __len__(self) -> int:
+        return len(self.latents)
+
+    @property
+    def latent_shape(self) -> tuple[int, ...]:
+        return tuple(self.latents.shape[1:])
+
+    def caption_rows(self, index: int, kind: str) -> list[int]:
+        start, count = self.captions[index, CAPTION_KINDS.index(kind)].tolist()
+        return list(range(start, start + count))
+
+    def moving_indices(self) -> list[int]:
+        return [i for i in range(len(self)) if int(self.motion[i])]

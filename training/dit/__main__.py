@@ -1,0 +1,5 @@
+import sys
+
+from seedance.training.dit.train import main
+
+sys.exit(main())

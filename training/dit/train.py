@@ -1,0 +1,180 @@
+"""DiT training: one stage of progressive pre-training, or continue-training.
+
+A stage trains the DiT by flow matching on a prepared dataset (training/data/latents.py) with
+Seedance's task mix: a share of batches are text-to-image (the clips' first latent frames,
+which the causal VAE encodes alone), a share of video samples are image-to-video (the first
+latent frame given as condition + mask, and excluded from the loss), the rest text-to-video;
+captions are English or Chinese at random, per-shot for multi-shot clips, and dropped (the
+empty caption) at `cfg_dropout` for classifier-free guidance. Stages chain by `init_from`.
+
+Run: python -m seedance.training.dit --config STAGE.json --out DIR [--max-steps N]
+(in-process, or under `torchrun --nproc_per_node 2` for DDP over gloo on CPU).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from seedance.errors import ConfigError
+from seedance.model.bundle import read_config
+from seedance.model.conditioning import pack_captions, stack_text
+from seedance.model.config import ModelConfig
+from seedance.model.dit import SeedanceDiT, TextTokens, build_task_input
+from seedance.model.flow import flow_matching_loss, interpolate, resolution_shift, sample_training_timesteps
+from seedance.model.presets import PRESETS, preset
+from seedance.training.common.data import ResumableSampler
+from seedance.training.common.distributed import DistEnv, init_distributed, shutdown
+from seedance.training.common.trainer import OptimConfig, StepFn, Trainer
+from seedance.training.data.latents import LatentDataset
+
+
+@dataclass(frozen=True)
+class TaskMix:
+    t2i: float = 0.05  # share of batches that are single images
+    i2v: float = 0.2  # share of video samples conditioned on their first frame (0.4 in continue-training)
+    cfg_dropout: float = 0.1  # share of samples trained with the empty caption
+    chinese: float = 0.5  # share of samples captioned in Chinese
+
+    def __post_init__(self) -> None:
+        for name in ("t2i", "i2v", "cfg_dropout", "chinese"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ConfigError(f"mix.{name}: must be in [0, 1]")
+
+
+@dataclass(frozen=True)
+class DiTStageConfig:
+    name: str
+    data: str  # a prepared dataset directory
+    model: str = "tiny"  # a preset name or a model directory (its config.json gives the DiT shape)
+    init_from: str = ""  # a directory with dit.safetensors (a model dir or an earlier stage's output)
+    motion_only: bool = False  # continue-training: the higher-motion subset only
+    mix: TaskMix = field(default_factory=TaskMix)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> DiTStageConfig:
+        data = dict(data)
+        mix = TaskMix(**data.pop("mix", {}))
+        optim = data.pop("optim", {})
+        if "betas" in optim:
+            optim["betas"] = tuple(optim["betas"])
+        return cls(mix=mix, optim=OptimConfig(**optim), **data)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def model_config(self) -> ModelConfig:
+        return preset(self.model) if self.model in PRESETS else read_config(Path(self.model))
+
+
+def _step_generator(seed: int, rank: int, step: int) -> torch.Generator:
+    """Randomness for one step is a function of (seed, rank, step): resume needs no RNG state
+    to reproduce it, and each rank draws differently."""
+    return torch.Generator().manual_seed((seed * 1_000_003 + rank) * 1_000_003 + step)
+
+
+def _captions(ds: LatentDataset, index: int, lang: str, i2v: bool, image: bool, drop: bool) -> TextTokens:
+    rows = ds.caption_rows(index, f"t2v_{lang}")
+    if image:
+        rows = rows[:1]  # an image is the first frame: the first shot's caption describes it
+    elif i2v:
+        rows = ds.caption_rows(index, f"i2v_{lang}")[:1] + rows[1:]  # motion-only caption for shot 0
+    if drop:
+        hidden = ds.uncond_hidden.expand(len(rows), -1, -1)
+        mask = ds.uncond_mask.expand(len(rows), -1)
+    else:
+        hidden, mask = ds.hidden[rows], ds.mask[rows]
+    return pack_captions(hidden.float(), mask)
+
+
+def make_step_fn(model: torch.nn.Module, ds: LatentDataset, cfg: DiTStageConfig, model_cfg: ModelConfig,
+                 env: DistEnv) -> StepFn:
+    mix = cfg.mix
+
+    def step(indices: list[int], step_index: int) -> dict[str, torch.Tensor]:
+        g = _step_generator(cfg.optim.seed, env.rank, step_index)
+        u = lambda n=1: torch.rand(n, generator=g)  # noqa: E731
+        image = bool(u() < mix.t2i)
+        x0 = ds.latents[indices].float()
+        frame_shot = ds.frame_shot[indices]
+        if image:
+            x0, frame_shot = x0[:, :, :1], torch.zeros(len(indices), 1, dtype=torch.long)
+        b, t = x0.shape[0], x0.shape[2]
+        i2v = (u(b) < mix.i2v) & (not image) & (t > 1)
+        drop = u(b) < mix.cfg_dropout
+        zh = u(b) < mix.chinese
+        text = stack_text([
+            _captions(ds, idx, "zh" if zh[k] else "en", bool(i2v[k]), image, bool(drop[k]))
+            for k, idx in enumerate(indices)
+        ])
+        given = torch.zeros(b, t)
+        given[:, 0] = i2v.float()
+        shift = resolution_shift(t * x0.shape[3] * x0.shape[4], model_cfg.sampler)
+        times = sample_training_timesteps(b, shift, generator=g, mean=model_cfg.sampler.logit_mean,
+                                          std=model_cfg.sampler.logit_std)
+        noise = torch.randn(x0.shape, generator=g)
+        xt, target = interpolate(x0, noise, times)
+        velocity = model(build_task_input(xt, x0, given), times, text, frame_shot)
+        weight = (1.0 - given)[:, None, :, None, None]
+        return {"loss": flow_matching_loss(velocity, target, weight), "i2v_share": i2v.float().mean(),
+                "t2i": torch.tensor(float(image))}
+
+    return step
+
+
+def build_dit(cfg: DiTStageConfig) -> tuple[SeedanceDiT, ModelConfig]:
+    model_cfg = cfg.model_config()
+    torch.manual_seed(cfg.optim.seed)
+    dit = SeedanceDiT(model_cfg.dit)
+    if cfg.init_from:
+        path = Path(cfg.init_from) / "dit.safetensors"
+        if not path.is_file():
+            raise ConfigError(f"init_from: no dit.safetensors in {cfg.init_from}")
+        dit.load_state_dict(load_file(path))
+    return dit, model_cfg
+
+
+def train_stage(cfg: DiTStageConfig, out_dir: Path, env: DistEnv | None = None, max_steps: int | None = None,
+                resume: bool = True, progress: bool = True) -> Trainer:
+    """Train one stage; writes out_dir/latest.pt (resumable) and out_dir/dit.safetensors."""
+    env = env or DistEnv()
+    ds = LatentDataset(Path(cfg.data))
+    dit, model_cfg = build_dit(cfg)
+    if ds.meta["text_dim"] != model_cfg.dit.text_dim or ds.latent_shape[0] != model_cfg.dit.latent_channels:
+        raise ConfigError(f"data: prepared for text_dim={ds.meta['text_dim']}, latent channels "
+                          f"{ds.latent_shape[0]}; model {cfg.model!r} needs {model_cfg.dit.text_dim}, "
+                          f"{model_cfg.dit.latent_channels}")
+    pool = ds.moving_indices() if cfg.motion_only else list(range(len(ds)))
+    sampler = ResumableSampler(len(pool), seed=cfg.optim.seed, rank=env.rank, world_size=env.world_size)
+    trainer = Trainer(f"dit:{cfg.name}", dit, cfg.to_dict(), cfg.optim, out_dir, sampler, env, progress=progress)
+    if resume:
+        trainer.resume()
+    step_fn = make_step_fn(trainer.model, ds, cfg, model_cfg, env)
+    trainer.fit(lambda idx, s: step_fn([pool[i] for i in idx], s), max_steps=max_steps)
+    if env.is_main:
+        save_file({k: v.contiguous() for k, v in dit.state_dict().items()}, Path(out_dir) / "dit.safetensors")
+    return trainer
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m seedance.training.dit", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config", required=True, help="stage config JSON (DiTStageConfig)")
+    parser.add_argument("--out", required=True, help="output directory (checkpoints, metrics, dit.safetensors)")
+    parser.add_argument("--max-steps", type=int, help="stop early at this step (resumable)")
+    parser.add_argument("--no-resume", action="store_true", help="ignore an existing checkpoint in --out")
+    args = parser.parse_args(argv)
+    cfg = DiTStageConfig.from_dict(json.loads(Path(args.config).read_text()))
+    env = init_distributed()
+    try:
+        train_stage(cfg, Path(args.out), env, max_steps=args.max_steps, resume=not args.no_resume)
+    finally:
+        shutdown(env)
+    return 0

@@ -1,0 +1,5 @@
+import sys
+
+from seedance.training.vae.train import main
+
+sys.exit(main())

@@ -1,0 +1,170 @@
+"""VAE training, and retraining the thin decoder with the encoder frozen.
+
+Losses: L1 + KL + a computed perceptual term (multi-scale spatial/temporal gradient L1, see
+losses.py) + hinge adversarial with feature matching against a hybrid appearance/motion
+PatchGAN (from `adv_start` on). The discriminator and its optimizer are checkpointed with the
+model, so a killed run resumes exactly. After training, per-channel latent statistics over the
+training clips are written to `latent_stats.json` (they go into the model's config).
+
+Run: python -m seedance.training.vae --config VAE.json --out DIR [--max-steps N]
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from seedance.errors import ConfigError
+from seedance.model.bundle import read_config
+from seedance.model.config import ModelConfig
+from seedance.model.presets import PRESETS, preset
+from seedance.model.vae import CausalVAE
+from seedance.training.common.data import ResumableSampler
+from seedance.training.common.distributed import DistEnv, init_distributed, shutdown
+from seedance.training.common.trainer import OptimConfig, Trainer
+from seedance.training.data.clips import VideoClips
+from seedance.training.vae.discriminator import HybridDiscriminator
+from seedance.training.vae.losses import feature_matching, gradient_l1, hinge_d_loss, hinge_g_loss
+
+
+@dataclass(frozen=True)
+class VAETrainConfig:
+    data: str  # a folder of clips (ShapesWorld dataset or any videos)
+    name: str = "vae"
+    model: str = "tiny"  # preset name or model directory (its config.json gives the VAE shape)
+    frames: int = 17
+    thin_decoder: bool = False  # train the thin decoder; the encoder comes frozen from init_from
+    init_from: str = ""  # a directory with vae.safetensors
+    kl_weight: float = 1e-6
+    grad_weight: float = 1.0
+    adv_weight: float = 0.05
+    fm_weight: float = 0.5
+    adv_start: int = 0
+    disc_lr: float = 2e-4
+    optim: OptimConfig = field(default_factory=OptimConfig)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> VAETrainConfig:
+        data = dict(data)
+        optim = data.pop("optim", {})
+        if "betas" in optim:
+            optim["betas"] = tuple(optim["betas"])
+        return cls(optim=OptimConfig(**optim), **data)
+
+    def model_config(self) -> ModelConfig:
+        return preset(self.model) if self.model in PRESETS else read_config(Path(self.model))
+
+
+class _Adversary:
+    """The discriminator and its optimizer, checkpointable as one trainer extra."""
+
+    def __init__(self, disc: torch.nn.Module, lr: float, env: DistEnv):
+        self.module = disc
+        self.net = torch.nn.parallel.DistributedDataParallel(disc) if env.distributed else disc
+        self.opt = torch.optim.AdamW(disc.parameters(), lr=lr, betas=(0.5, 0.9))
+
+    def state_dict(self) -> dict:
+        return {"disc": self.module.state_dict(), "opt": self.opt.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.module.load_state_dict(state["disc"])
+        self.opt.load_state_dict(state["opt"])
+
+
+def build_vae(cfg: VAETrainConfig) -> CausalVAE:
+    torch.manual_seed(cfg.optim.seed)
+    vae = CausalVAE(cfg.model_config().vae, thin_decoder=cfg.thin_decoder)
+    if cfg.init_from:
+        path = Path(cfg.init_from) / "vae.safetensors"
+        if not path.is_file():
+            raise ConfigError(f"init_from: no vae.safetensors in {cfg.init_from}")
+        state = load_file(path)
+        if cfg.thin_decoder:  # only the encoder carries over; the thin decoder starts fresh
+            state = {k[len("encoder."):]: v for k, v in state.items() if k.startswith("encoder.")}
+            vae.encoder.load_state_dict(state)
+        else:
+            vae.load_state_dict(state)
+    elif cfg.thin_decoder:
+        raise ConfigError("init_from: the thin decoder needs a trained VAE to take the encoder from")
+    if cfg.thin_decoder:
+        vae.encoder.requires_grad_(False)
+    return vae
+
+
+@torch.no_grad()
+def latent_stats(vae: CausalVAE, clips: VideoClips, batch: int = 4) -> dict[str, list[float]]:
+    """Per-channel mean and std of the posterior means over all clips."""
+    zs = [vae.encode(clips.batch(list(range(i, min(i + batch, len(clips)))))).mode()
+          for i in range(0, len(clips), batch)]
+    z = torch.cat(zs).transpose(0, 1).flatten(1)
+    return {"latent_mean": z.mean(1).tolist(), "latent_std": z.std(1).clamp(min=1e-4).tolist()}
+
+
+def train_vae(cfg: VAETrainConfig, out_dir: Path, env: DistEnv | None = None, max_steps: int | None = None,
+              resume: bool = True, progress: bool = True) -> Trainer:
+    env = env or DistEnv()
+    clips = VideoClips(Path(cfg.data), cfg.frames)
+    vae = build_vae(cfg)
+    adversary = _Adversary(HybridDiscriminator(), cfg.disc_lr, env)
+    sampler = ResumableSampler(len(clips), seed=cfg.optim.seed, rank=env.rank, world_size=env.world_size)
+    params = list(vae.decoder.parameters()) if cfg.thin_decoder else list(vae.parameters())
+    trainer = Trainer(f"vae:{cfg.name}", vae, dataclasses.asdict(cfg), cfg.optim, out_dir, sampler, env,
+                      params=params, progress=progress, extras={"adversary": adversary})
+    if resume:
+        trainer.resume()
+
+    def step(indices: list[int], step_index: int) -> dict[str, torch.Tensor]:
+        g = torch.Generator().manual_seed((cfg.optim.seed * 1_000_003 + env.rank) * 1_000_003 + step_index)
+        x = clips.batch(indices)
+        rec, posterior = trainer.model(x, generator=g)
+        l1 = (rec - x).abs().mean()
+        grad = gradient_l1(rec, x)
+        kl = posterior.kl().mean() / x[0].numel()
+        loss = l1 + cfg.grad_weight * grad + cfg.kl_weight * kl
+        out = {"l1": l1.detach(), "grad": grad.detach(), "kl": kl.detach()}
+        if step_index >= cfg.adv_start and cfg.adv_weight > 0:
+            real_logits, real_feats = adversary.net(x)
+            fake_logits, _ = adversary.net(rec.detach())
+            d_loss = hinge_d_loss(real_logits, fake_logits)
+            adversary.opt.zero_grad(set_to_none=True)
+            d_loss.backward()
+            adversary.opt.step()
+            fake_logits, fake_feats = adversary.net(rec)
+            adv, fm = hinge_g_loss(fake_logits), feature_matching(real_feats, fake_feats)
+            loss = loss + cfg.adv_weight * adv + cfg.fm_weight * fm
+            out.update({"d_loss": d_loss.detach(), "g_adv": adv.detach(), "fm": fm.detach()})
+        return {"loss": loss, **out}
+
+    trainer.fit(step, max_steps=max_steps)
+    if env.is_main:
+        out = Path(out_dir)
+        if cfg.thin_decoder:
+            save_file({k: v.contiguous() for k, v in vae.decoder.state_dict().items()},
+                      out / "vae_thin_decoder.safetensors")
+        else:
+            save_file({k: v.contiguous() for k, v in vae.state_dict().items()}, out / "vae.safetensors")
+            (out / "latent_stats.json").write_text(json.dumps(latent_stats(vae.eval(), clips)) + "\n")
+    return trainer
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m seedance.training.vae", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config", required=True, help="VAE training config JSON (VAETrainConfig)")
+    parser.add_argument("--out", required=True, help="output directory")
+    parser.add_argument("--max-steps", type=int, help="stop early at this step (resumable)")
+    parser.add_argument("--no-resume", action="store_true")
+    args = parser.parse_args(argv)
+    cfg = VAETrainConfig.from_dict(json.loads(Path(args.config).read_text()))
+    env = init_distributed()
+    try:
+        train_vae(cfg, Path(args.out), env, max_steps=args.max_steps, resume=not args.no_resume)
+    finally:
+        shutdown(env)
+    return 0
