@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from seedance.errors import ConfigError
 from seedance.model.presets import tiny
 from seedance.training.common.checkpoint import CheckpointMismatchError
 from seedance.training.common.data import ResumableSampler
@@ -20,7 +21,7 @@ from seedance.training.data.latents import CAPTION_KINDS, LatentDataset, LatentD
 from seedance.training.dit import DiTStageConfig, TaskMix, train_stage
 
 
-def write_synthetic_prepared(directory: Path, count: int = 6, frames: int = 3) -> Path:
+def write_synthetic_prepared(directory: Path, count: int = 6, frames: int = 3, lowres: bool = False) -> Path:
     """A small prepared dataset with random latents and caption embeddings (2 shots on odd items)."""
     g = torch.Generator().manual_seed(0)
     dim = tiny().text_encoder.hidden_size
@@ -31,7 +32,8 @@ def write_synthetic_prepared(directory: Path, count: int = 6, frames: int = 3) -
         caps = {k: [(torch.randn(5 + s, dim, generator=g), torch.ones(5 + s))
                     for s in range(shots if k.startswith("t2v") else 1)] for k in CAPTION_KINDS}
         frame_shot = torch.tensor([0] * (frames - 1) + [shots - 1])
-        writer.add(torch.randn(8, frames, 4, 4, generator=g), caps, frame_shot, moving=bool(i % 3))
+        writer.add(torch.randn(8, frames, 4, 4, generator=g), caps, frame_shot, moving=bool(i % 3),
+                   lowres=torch.randn(8, frames, 4, 4, generator=g) if lowres else None)
     return writer.write(directory, {"source": "synthetic"})
 
 
@@ -106,3 +108,15 @@ def test_torchrun_two_processes(tmp_path):
     assert (tmp_path / "ddp" / "dit.safetensors").exists()
     lines = (tmp_path / "ddp" / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(x)["step"] for x in lines] == [1, 2]
+
+
+def test_refiner_stage_starts_from_the_base_and_uses_lowres(tmp_path):
+    base_data = write_synthetic_prepared(tmp_path / "d")
+    train_stage(stage(base_data, steps=1), tmp_path / "base", progress=False)
+    with pytest.raises(ConfigError, match="low-res"):
+        train_stage(DiTStageConfig(**{**stage(base_data).__dict__, "refiner": True}), tmp_path / "r0", progress=False)
+    data = write_synthetic_prepared(tmp_path / "hr", lowres=True)
+    cfg = DiTStageConfig(**{**stage(data, steps=2).__dict__, "refiner": True, "init_from": str(tmp_path / "base")})
+    trainer = train_stage(cfg, tmp_path / "refiner", progress=False)
+    assert trainer.module.cfg.extra_in_channels == 8
+    assert (tmp_path / "refiner" / "refiner.safetensors").exists()

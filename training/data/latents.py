@@ -10,6 +10,8 @@ VAE or the text encoder. A prepared dataset is a directory:
                            frame_shot [N, t]: shot id of each latent frame
                            motion [N]: 1 if the clip moves (for continue-training's motion subset)
                            uncond_hidden [1, L, D], uncond_mask [1, L]: the empty caption
+    lowres.safetensors     (refiner data only) lowres [N, C, t, h, w]: the latent of the clip
+                           rendered at the base resolution and upsampled to this one
 
 Caption kinds (K) are `CAPTION_KINDS`: per-shot dense captions in English and Chinese, and the
 I2V (motion-only) caption in each language. All items of one directory share a latent shape
@@ -52,6 +54,7 @@ class LatentDatasetWriter:
         self.captions: list[list[tuple[int, int]]] = []
         self.frame_shots: list[torch.Tensor] = []
         self.motion: list[int] = []
+        self.lowres: list[torch.Tensor] = []
         self.uncond: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def _row(self, hidden: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -65,8 +68,11 @@ class LatentDatasetWriter:
         self.uncond = self._row(hidden, mask)
 
     def add(self, latent: torch.Tensor, captions: dict[str, list[tuple[torch.Tensor, torch.Tensor]]],
-            frame_shot: torch.Tensor, moving: bool) -> None:
-        """captions: kind -> [(hidden [L, D], mask [L]) per shot]; every kind in CAPTION_KINDS."""
+            frame_shot: torch.Tensor, moving: bool, lowres: torch.Tensor | None = None) -> None:
+        """captions: kind -> [(hidden [L, D], mask [L]) per shot]; every kind in CAPTION_KINDS.
+        lowres: the refiner's condition latent (same shape as `latent`), for every item or none."""
+        if (lowres is None) != (not self.lowres) and self.latents:
+            raise DatasetError("lowres latents must be given for every item of a bucket or for none")
         if self.latents and latent.shape != self.latents[0].shape:
             raise DatasetError(f"latent shape {tuple(latent.shape)} differs from the bucket's "
                                f"{tuple(self.latents[0].shape)}")
@@ -79,6 +85,8 @@ class LatentDatasetWriter:
         self.captions.append(spans)
         self.frame_shots.append(frame_shot.long().cpu())
         self.motion.append(int(moving))
+        if lowres is not None:
+            self.lowres.append(lowres.to(torch.float16).cpu())
 
     def write(self, directory: Path, meta: dict | None = None) -> Path:
         if not self.latents or self.uncond is None:
@@ -94,6 +102,8 @@ class LatentDatasetWriter:
             "motion": torch.tensor(self.motion, dtype=torch.long),
             "uncond_hidden": self.uncond[0][None], "uncond_mask": self.uncond[1][None],
         }, directory / "text.safetensors")
+        if self.lowres:
+            save_file({"lowres": torch.stack(self.lowres)}, directory / "lowres.safetensors")
         info = {"count": len(self.latents), "latent_shape": list(self.latents[0].shape),
                 "text_dim": self.text_dim, "max_text_len": self.max_len, "caption_kinds": list(CAPTION_KINDS),
                 **(meta or {})}
@@ -115,6 +125,8 @@ class LatentDataset:
         self.hidden, self.mask = text["hidden"], text["mask"]
         self.captions, self.frame_shot, self.motion = text["captions"], text["frame_shot"], text["motion"]
         self.uncond_hidden, self.uncond_mask = text["uncond_hidden"], text["uncond_mask"]
+        lowres = directory / "lowres.safetensors"
+        self.lowres = load_file(lowres)["lowres"] if lowres.is_file() else None
         if len(self.latents) != self.meta["count"] or len(self.latents) == 0:
             raise DatasetError(f"{directory}: meta.json says {self.meta['count']} items, found {len(self.latents)}")
 

@@ -1,4 +1,4 @@
-"""DiT training: one stage of progressive pre-training, or continue-training.
+"""DiT training: one stage of progressive pre-training, continue-training, or the refiner.
 
 A stage trains the DiT by flow matching on a prepared dataset (training/data/latents.py) with
 Seedance's task mix: a share of batches are text-to-image (the clips' first latent frames,
@@ -6,6 +6,8 @@ which the causal VAE encodes alone), a share of video samples are image-to-video
 latent frame given as condition + mask, and excluded from the loss), the rest text-to-video;
 captions are English or Chinese at random, per-shot for multi-shot clips, and dropped (the
 empty caption) at `cfg_dropout` for classifier-free guidance. Stages chain by `init_from`.
+With `refiner`, the network is the refiner and each sample's low-res latent (the base-resolution
+clip upsampled and encoded) rides along as extra input channels.
 
 Run: python -m seedance.training.dit --config STAGE.json --out DIR [--max-steps N]
 (in-process, or under `torchrun --nproc_per_node 2` for DDP over gloo on CPU).
@@ -28,6 +30,7 @@ from seedance.model.config import ModelConfig
 from seedance.model.dit import SeedanceDiT, TextTokens, build_task_input
 from seedance.model.flow import flow_matching_loss, interpolate, resolution_shift, sample_training_timesteps
 from seedance.model.presets import PRESETS, preset
+from seedance.model.refiner import init_refiner_from_base
 from seedance.training.common.data import ResumableSampler
 from seedance.training.common.distributed import DistEnv, init_distributed, shutdown
 from seedance.training.common.trainer import OptimConfig, StepFn, Trainer
@@ -53,6 +56,7 @@ class DiTStageConfig:
     data: str  # a prepared dataset directory
     model: str = "tiny"  # a preset name or a model directory (its config.json gives the DiT shape)
     init_from: str = ""  # a directory with dit.safetensors (a model dir or an earlier stage's output)
+    refiner: bool = False  # train the refiner (data must carry low-res latents); init_from: base or refiner
     motion_only: bool = False  # continue-training: the higher-motion subset only
     mix: TaskMix = field(default_factory=TaskMix)
     optim: OptimConfig = field(default_factory=OptimConfig)
@@ -120,7 +124,11 @@ def make_step_fn(model: torch.nn.Module, ds: LatentDataset, cfg: DiTStageConfig,
                                           std=model_cfg.sampler.logit_std)
         noise = torch.randn(x0.shape, generator=g)
         xt, target = interpolate(x0, noise, times)
-        velocity = model(build_task_input(xt, x0, given), times, text, frame_shot)
+        extra = None
+        if cfg.refiner:
+            extra = ds.lowres[indices].float()
+            extra = extra[:, :, :1] if image else extra
+        velocity = model(build_task_input(xt, x0, given, extra), times, text, frame_shot)
         weight = (1.0 - given)[:, None, :, None, None]
         return {"loss": flow_matching_loss(velocity, target, weight), "i2v_share": i2v.float().mean(),
                 "t2i": torch.tensor(float(image))}
@@ -129,14 +137,24 @@ def make_step_fn(model: torch.nn.Module, ds: LatentDataset, cfg: DiTStageConfig,
 
 
 def build_dit(cfg: DiTStageConfig) -> tuple[SeedanceDiT, ModelConfig]:
+    """The network to train: the base DiT, or the refiner (from its own weights, or from the base's)."""
     model_cfg = cfg.model_config()
+    if cfg.refiner and model_cfg.refiner is None:
+        raise ConfigError(f"refiner: model {cfg.model!r} has no refiner")
     torch.manual_seed(cfg.optim.seed)
-    dit = SeedanceDiT(model_cfg.dit)
-    if cfg.init_from:
-        path = Path(cfg.init_from) / "dit.safetensors"
-        if not path.is_file():
-            raise ConfigError(f"init_from: no dit.safetensors in {cfg.init_from}")
-        dit.load_state_dict(load_file(path))
+    dit = SeedanceDiT(model_cfg.refiner if cfg.refiner else model_cfg.dit)
+    if not cfg.init_from:
+        return dit, model_cfg
+    src = Path(cfg.init_from)
+    own = src / ("refiner.safetensors" if cfg.refiner else "dit.safetensors")
+    if own.is_file():
+        dit.load_state_dict(load_file(own))
+    elif cfg.refiner and (src / "dit.safetensors").is_file():
+        base = SeedanceDiT(model_cfg.dit)
+        base.load_state_dict(load_file(src / "dit.safetensors"))
+        init_refiner_from_base(dit, base)
+    else:
+        raise ConfigError(f"init_from: no {own.name} in {src}")
     return dit, model_cfg
 
 
@@ -146,6 +164,8 @@ def train_stage(cfg: DiTStageConfig, out_dir: Path, env: DistEnv | None = None, 
     env = env or DistEnv()
     ds = LatentDataset(Path(cfg.data))
     dit, model_cfg = build_dit(cfg)
+    if cfg.refiner and ds.lowres is None:
+        raise ConfigError(f"data: {cfg.data} has no low-res latents (lowres.safetensors) for refiner training")
     if ds.meta["text_dim"] != model_cfg.dit.text_dim or ds.latent_shape[0] != model_cfg.dit.latent_channels:
         raise ConfigError(f"data: prepared for text_dim={ds.meta['text_dim']}, latent channels "
                           f"{ds.latent_shape[0]}; model {cfg.model!r} needs {model_cfg.dit.text_dim}, "
@@ -158,7 +178,8 @@ def train_stage(cfg: DiTStageConfig, out_dir: Path, env: DistEnv | None = None, 
     step_fn = make_step_fn(trainer.model, ds, cfg, model_cfg, env)
     trainer.fit(lambda idx, s: step_fn([pool[i] for i in idx], s), max_steps=max_steps)
     if env.is_main:
-        save_file({k: v.contiguous() for k, v in dit.state_dict().items()}, Path(out_dir) / "dit.safetensors")
+        name = "refiner.safetensors" if cfg.refiner else "dit.safetensors"
+        save_file({k: v.contiguous() for k, v in dit.state_dict().items()}, Path(out_dir) / name)
     return trainer
 
 
