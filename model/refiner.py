@@ -16,6 +16,25 @@ from seedance.model.dit import SeedanceDiT
 
 
 @torch.no_grad()
+def copy_truncated(dst: SeedanceDiT, src_state: dict[str, torch.Tensor], skip: tuple[str, ...] = ()) -> None:
+    """Load a deeper DiT's weights into a shallower one of the same width.
+
+    The shallower model's last spatial layer has a kv-only caption stream where the deeper one
+    has a full stream at that index: it takes the key/value rows of the QKV projection and the
+    attention's shift/scale rows of the modulation (both are the leading/trailing chunks of
+    the full tensors, in the order q, k, v and shift, scale, gate, ...)."""
+    for name, param in dst.state_dict().items():
+        if name in skip:
+            continue
+        src = src_state[name]
+        if src.shape != param.shape and name.endswith(("text.qkv.weight", "text.qkv.bias")):
+            src = src[src.shape[0] // 3 :]  # drop the query rows
+        elif src.shape != param.shape and name.endswith(("text.modulation.weight", "text.modulation.bias")):
+            src = src[: param.shape[0]]  # keep shift1, scale1
+        param.copy_(src)
+
+
+@torch.no_grad()
 def init_refiner_from_base(refiner: SeedanceDiT, base: SeedanceDiT) -> SeedanceDiT:
     rc, bc = refiner.cfg, base.cfg
     for name in ("hidden_size", "num_heads", "mlp_ratio", "text_dim", "latent_channels", "patch_size", "qk_norm"):
@@ -23,11 +42,7 @@ def init_refiner_from_base(refiner: SeedanceDiT, base: SeedanceDiT) -> SeedanceD
             raise ValueError(f"refiner.{name} ({getattr(rc, name)}) differs from the base DiT ({getattr(bc, name)})")
     if rc.depth > bc.depth:
         raise ValueError(f"refiner.depth ({rc.depth}) exceeds the base DiT depth ({bc.depth})")
-    base_state = base.state_dict()
-    for name, param in refiner.state_dict().items():
-        if name == "in_proj.weight":
-            continue
-        param.copy_(base_state[name])
+    copy_truncated(refiner, base.state_dict(), skip=("in_proj.weight",))
     # in_proj columns are ordered per patch voxel as [channels x patch]; the base channels come
     # first in the refiner's channel order, so copy them and zero the extra ones.
     patch = rc.patch_size[0] * rc.patch_size[1] * rc.patch_size[2]

@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# Triton kernels run in Triton's interpreter on the CPU in tests; triton reads this at import, so
+# it is set before any test module can import it. (A GPU run sets TRITON_INTERPRET=0 to compile.)
+os.environ.setdefault("TRITON_INTERPRET", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import pytest

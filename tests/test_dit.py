@@ -14,7 +14,7 @@ from seedance.model.dit.blocks import Rope, window_merge, window_partition
 from seedance.model.dit.layers import attention
 from seedance.model.dit.rope import apply_rope, mm_rope_positions, rope_angles
 from seedance.model.presets import seedance_1_0, tiny
-from seedance.model.refiner import init_refiner_from_base
+from seedance.model.refiner import copy_truncated, init_refiner_from_base
 
 D, HEADS = 32, 2
 DIMS = (4, 4, 4, 4)  # (seq, t, h, w) rotary dims for head_dim 16
@@ -186,10 +186,22 @@ def test_refiner_initialised_from_base_matches_base():
     text = text_tokens(1, 4, cfg.dit.text_dim)
     t = torch.tensor([0.7])
     base_cut = SeedanceDiT(dataclasses.replace(cfg.dit, depth=cfg.refiner.depth))
-    base_cut.load_state_dict(base.state_dict(), strict=False)
+    copy_truncated(base_cut, base.state_dict())
     expected = base_cut(build_task_input(noisy), t, text)
     got = refiner(build_task_input(noisy, extra=torch.randn(1, 8, 2, 4, 4)), t, text)
     torch.testing.assert_close(got, expected)
+
+
+def test_last_spatial_layer_caption_only_lends_keys_and_values():
+    cfg = dataclasses.replace(tiny().dit, depth=2)
+    dit = randomize_(SeedanceDiT(cfg))
+    last, first = dit.spatial[-1].text, dit.spatial[0].text
+    assert last.kv_only and not first.kv_only and not hasattr(last, "mlp")
+    x = build_task_input(torch.randn(1, cfg.latent_channels, 2, 4, 4))
+    text = text_tokens(1, 5, cfg.text_dim)
+    dit(x, torch.rand(1), text).square().mean().backward()
+    no_grad = [n for n, p in dit.named_parameters() if p.grad is None]
+    assert no_grad == [], no_grad  # every parameter is used (DDP needs this)
 
 
 def test_seedance_preset_builds_on_meta_device():

@@ -19,7 +19,6 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from seedance.model.dit.layers import Stream, attention
-from seedance.model.dit.rope import apply_rope
 
 
 @dataclass
@@ -33,10 +32,13 @@ class Rope:
 
 
 class SpatialBlock(nn.Module):
-    def __init__(self, dim: int, num_heads: int, mlp_ratio: float, qk_norm: bool):
+    """`text_output=False` for the last spatial layer: the caption only lends keys and values."""
+
+    def __init__(self, dim: int, num_heads: int, mlp_ratio: float, qk_norm: bool, text_output: bool = True):
         super().__init__()
+        self.text_output = text_output
         self.video = Stream(dim, num_heads, mlp_ratio, qk_norm)
-        self.text = Stream(dim, num_heads, mlp_ratio, qk_norm)
+        self.text = Stream(dim, num_heads, mlp_ratio, qk_norm, kv_only=not text_output)
 
     def forward(
         self, x: Tensor, txt: Tensor, txt_mask: Tensor, c: Tensor, rope: Rope, grid: tuple[int, int, int]
@@ -46,10 +48,11 @@ class SpatialBlock(nn.Module):
         t, n = grid[0], grid[1] * grid[2]
         length = txt.shape[1]
         mv, mt = self.video.modulations(c), self.text.modulations(c)
-        qv, kv, vv = self.video.qkv_heads(x, mv)
-        qt, kt, vt = self.text.qkv_heads(txt, mt)
-        qv, kv = apply_rope(qv, rope.video_cos, rope.video_sin), apply_rope(kv, rope.video_cos, rope.video_sin)
-        qt, kt = apply_rope(qt, rope.text_cos, rope.text_sin), apply_rope(kt, rope.text_cos, rope.text_sin)
+        qv, kv, vv = self.video.qkv_heads_rope(x, mv, rope.video_cos, rope.video_sin)
+        if self.text_output:
+            qt, kt, vt = self.text.qkv_heads_rope(txt, mt, rope.text_cos, rope.text_sin)
+        else:
+            kt, vt = self.text.kv_heads_rope(txt, mt, rope.text_cos, rope.text_sin)
 
         def per_frame(video_part: Tensor, text_part: Tensor) -> Tensor:
             # [B, T*N, H, Dh] + [B, L, H, Dh] -> [B*T, L+N, H, Dh]: each frame with the caption.
@@ -62,6 +65,9 @@ class SpatialBlock(nn.Module):
              torch.ones(b * t, n, dtype=torch.bool, device=x.device)],
             dim=1,
         )
+        if not self.text_output:  # only the frames query; the caption's output would go unread
+            out = attention(qv.reshape(b * t, n, *qv.shape[2:]), per_frame(kv, kt), per_frame(vv, vt), key_mask)
+            return self.video.finish(x, out.reshape(b, t * n, d), mv), txt
         out = attention(per_frame(qv, qt), per_frame(kv, kt), per_frame(vv, vt), key_mask)
         out_text = out[:, :length].reshape(b, t, length, d).mean(1)
         out_video = out[:, length:].reshape(b, t * n, d)
@@ -106,8 +112,7 @@ class TemporalBlock(nn.Module):
         b = x.shape[0]
         window = self.effective_window(grid)
         mv = self.video.modulations(c)
-        q, k, v = self.video.qkv_heads(x, mv)
-        q, k = apply_rope(q, rope.video_cos, rope.video_sin), apply_rope(k, rope.video_cos, rope.video_sin)
+        q, k, v = self.video.qkv_heads_rope(x, mv, rope.video_cos, rope.video_sin)
         q, k, v = (window_partition(z, grid, window) for z in (q, k, v))
         valid = window_partition(torch.ones(b, x.shape[1], 1, dtype=torch.bool, device=x.device), grid, window)
         key_mask = valid[..., 0]

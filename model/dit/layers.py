@@ -3,6 +3,11 @@
 `Stream` holds one modality's weights inside a layer (adaLN, QKV with QK-norm, output
 projection, MLP). MMDiT keeps separate weights per modality, so a spatial layer has a video
 stream and a text stream; a temporal layer has only a video stream.
+
+The memory-bound steps of a Stream (LayerNorm + adaLN modulate, QK-norm + RoPE, gated residuals)
+go through seedance.kernels, which runs fused Triton kernels on CUDA and the original PyTorch maths
+elsewhere. The modules that own those steps' weights and eps (norm1, norm2, q_norm, k_norm) stay,
+so parameter names and state_dict keys are unchanged; the fused calls read their .weight/.eps.
 """
 
 from __future__ import annotations
@@ -12,6 +17,8 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from seedance import kernels
 
 
 class RMSNorm(nn.Module):
@@ -67,34 +74,68 @@ class MLP(nn.Module):
 
 
 class Stream(nn.Module):
-    """One modality's weights in one layer, adaLN-Zero conditioned on the timestep embedding."""
+    """One modality's weights in one layer, adaLN-Zero conditioned on the timestep embedding.
 
-    def __init__(self, dim: int, num_heads: int, mlp_ratio: float, qk_norm: bool):
+    `kv_only`: the stream only supplies keys and values (the caption in the last spatial layer,
+    whose output nothing reads, as in SD3's final block): no queries, output projection or MLP,
+    and only the attention's shift/scale modulation.
+    """
+
+    def __init__(self, dim: int, num_heads: int, mlp_ratio: float, qk_norm: bool, kv_only: bool = False):
         super().__init__()
         self.num_heads = num_heads
+        self.kv_only = kv_only
         head_dim = dim // num_heads
-        self.modulation = nn.Linear(dim, 6 * dim)
+        self.modulation = nn.Linear(dim, (2 if kv_only else 6) * dim)
         self.norm1 = nn.LayerNorm(dim, elementwise_affine=False, eps=1e-6)
-        self.qkv = nn.Linear(dim, 3 * dim)
-        self.q_norm = RMSNorm(head_dim) if qk_norm else nn.Identity()
+        self.qkv = nn.Linear(dim, (2 if kv_only else 3) * dim)
+        self.q_norm = nn.Identity() if kv_only or not qk_norm else RMSNorm(head_dim)
         self.k_norm = RMSNorm(head_dim) if qk_norm else nn.Identity()
-        self.proj = nn.Linear(dim, dim)
-        self.norm2 = nn.LayerNorm(dim, elementwise_affine=False, eps=1e-6)
-        self.mlp = MLP(dim, int(dim * mlp_ratio))
+        if not kv_only:
+            self.proj = nn.Linear(dim, dim)
+            self.norm2 = nn.LayerNorm(dim, elementwise_affine=False, eps=1e-6)
+            self.mlp = MLP(dim, int(dim * mlp_ratio))
 
     def modulations(self, c: Tensor) -> tuple[Tensor, ...]:
-        """Six [B, 1, D] tensors: shift/scale/gate for attention, then for the MLP."""
-        return self.modulation(F.silu(c)).unsqueeze(1).chunk(6, dim=-1)
+        """[B, 1, D] tensors: shift/scale/gate for attention, then for the MLP (shift/scale only
+        when kv_only)."""
+        return self.modulation(F.silu(c)).unsqueeze(1).chunk(2 if self.kv_only else 6, dim=-1)
+
+    def kv_heads_rope(self, x: Tensor, mods: tuple[Tensor, ...], cos: Tensor, sin: Tensor) -> tuple[Tensor, Tensor]:
+        """Keys (QK-normed, rotated) and values [B, S, H, Dh] of a kv_only stream."""
+        shift, scale = mods[0], mods[1]
+        kv = self.qkv(kernels.layernorm_modulate(x, shift, scale, self.norm1.eps))
+        k, v = kv.unflatten(-1, (2, self.num_heads, -1)).unbind(2)
+        return self._norm_rope(k, self.k_norm, cos, sin), v
 
     def qkv_heads(self, x: Tensor, mods: tuple[Tensor, ...]) -> tuple[Tensor, Tensor, Tensor]:
-        """x [B, S, D] -> q, k, v [B, S, H, Dh], QK-normed."""
-        shift, scale = mods[0], mods[1]
-        qkv = self.qkv(modulate(self.norm1(x), shift, scale))
-        q, k, v = qkv.unflatten(-1, (3, self.num_heads, -1)).unbind(2)
+        """x [B, S, D] -> q, k, v [B, S, H, Dh], QK-normed (no RoPE)."""
+        q, k, v = self._project(x, mods)
         return self.q_norm(q), self.k_norm(k), v
+
+    def qkv_heads_rope(
+        self, x: Tensor, mods: tuple[Tensor, ...], cos: Tensor, sin: Tensor
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """qkv_heads followed by RoPE on q and k (cos/sin [B, S, Dh/2]), norm and rotation fused."""
+        q, k, v = self._project(x, mods)
+        return self._norm_rope(q, self.q_norm, cos, sin), self._norm_rope(k, self.k_norm, cos, sin), v
+
+    def _project(self, x: Tensor, mods: tuple[Tensor, ...]) -> tuple[Tensor, Tensor, Tensor]:
+        shift, scale = mods[0], mods[1]
+        qkv = self.qkv(kernels.layernorm_modulate(x, shift, scale, self.norm1.eps))
+        q, k, v = qkv.unflatten(-1, (3, self.num_heads, -1)).unbind(2)
+        return q, k, v
+
+    @staticmethod
+    def _norm_rope(t: Tensor, norm: nn.Module, cos: Tensor, sin: Tensor) -> Tensor:
+        # nn.Identity when the model was built with qk_norm=False: rotation only.
+        if isinstance(norm, RMSNorm):
+            return kernels.qk_norm_rope(t, norm.weight, cos, sin, norm.eps)
+        return kernels.qk_norm_rope(t, None, cos, sin)
 
     def finish(self, x: Tensor, attn_out: Tensor, mods: tuple[Tensor, ...]) -> Tensor:
         """Gated residuals: attention output, then the modulated MLP."""
         gate_attn, shift2, scale2, gate_mlp = mods[2], mods[3], mods[4], mods[5]
-        x = x + gate_attn * self.proj(attn_out)
-        return x + gate_mlp * self.mlp(modulate(self.norm2(x), shift2, scale2))
+        # x + gate_attn * proj(attn), and the MLP input norm2(x) * (1 + scale2) + shift2, in one pass.
+        x, h = kernels.residual_layernorm_modulate(x, self.proj(attn_out), gate_attn, shift2, scale2, self.norm2.eps)
+        return kernels.gated_residual(x, self.mlp(h), gate_mlp)

@@ -48,8 +48,10 @@ class SeedanceDiT(nn.Module):
         self.text_norm = RMSNorm(cfg.text_dim)
         self.text_proj = nn.Linear(cfg.text_dim, d)
         self.time_embed = TimestepEmbedding(d, cfg.timestep_freq_dim)
+        # The last spatial layer's caption output would be read by nothing: it only lends K/V.
         self.spatial = nn.ModuleList(
-            SpatialBlock(d, cfg.num_heads, cfg.mlp_ratio, cfg.qk_norm) for _ in range(cfg.depth)
+            SpatialBlock(d, cfg.num_heads, cfg.mlp_ratio, cfg.qk_norm, text_output=i < cfg.depth - 1)
+            for i in range(cfg.depth)
         )
         self.temporal = nn.ModuleList(
             TemporalBlock(d, cfg.num_heads, cfg.mlp_ratio, cfg.qk_norm, cfg.temporal_window)
