@@ -30,7 +30,7 @@ def write_synthetic_prepared(directory: Path, count: int = 6, frames: int = 3, l
     for i in range(count):
         shots = 2 if i % 2 else 1
         caps = {k: [(torch.randn(5 + s, dim, generator=g), torch.ones(5 + s))
-                    for s in range(shots if k.startswith("t2v") else 1)] for k in CAPTION_KINDS}
+                    for s in range(shots)] for k in CAPTION_KINDS}
         frame_shot = torch.tensor([0] * (frames - 1) + [shots - 1])
         writer.add(torch.randn(8, frames, 4, 4, generator=g), caps, frame_shot, moving=bool(i % 3),
                    lowres=torch.randn(8, frames, 4, 4, generator=g) if lowres else None)
@@ -46,7 +46,7 @@ def stage(data: Path, steps: int = 6, **kw) -> DiTStageConfig:
 def test_prepared_dataset_round_trip(tmp_path):
     ds = LatentDataset(write_synthetic_prepared(tmp_path / "d"))
     assert len(ds) == 6 and ds.latent_shape == (8, 3, 4, 4)
-    assert len(ds.caption_rows(1, "t2v_en")) == 2 and len(ds.caption_rows(1, "i2v_zh")) == 1
+    assert len(ds.caption_rows(1, "t2v_en")) == 2 and len(ds.caption_rows(0, "i2v_zh")) == 1
     assert ds.moving_indices() == [1, 2, 4, 5]
 
 

@@ -58,10 +58,7 @@ class TransformersRewriter:
         try:
             import torch
 
-            # Chat templates already contain the special tokens; a plain prompt gets the
-            # tokenizer's usual ones.
-            has_template = bool(getattr(tokenizer, "chat_template", None))
-            enc = tokenizer(model_input, return_tensors="pt", add_special_tokens=not has_template)
+            enc = encode_model_prompt(tokenizer, model_input, return_tensors="pt")
             device = next(model.parameters()).device
             enc = {k: v.to(device) for k, v in enc.items()}
             eos = tokenizer.eos_token_id
@@ -97,6 +94,14 @@ def build_model_prompt(tokenizer: Any, prompt: str, task: str, language: str) ->
     return PLAIN_PROMPT.format(
         instruction=INSTRUCTIONS[task], language_hint=LANGUAGE_HINT[language], prompt=prompt
     )
+
+
+def encode_model_prompt(tokenizer: Any, model_input: str, return_tensors: str | None = None) -> Any:
+    """Tokenize `build_model_prompt`'s text exactly as generation does (rewriter training builds
+    its sequences with this too, so train and inference token ids agree). Chat templates already
+    contain the special tokens; a plain prompt gets the tokenizer's usual ones."""
+    has_template = bool(getattr(tokenizer, "chat_template", None))
+    return tokenizer(model_input, return_tensors=return_tensors, add_special_tokens=not has_template)
 
 
 def _load_local(path: Path) -> tuple[Any, Any]:

@@ -57,3 +57,38 @@ class ResumableSampler:
                              f"world_size={state['world_size']}, not size={self.size} seed={self.seed} "
                              f"world_size={self.world}")
         self.epoch, self.cursor = state["epoch"], state["cursor"]
+
+
+class BucketSampler:
+    """Batches drawn from one bucket at a time (items of a batch must share a shape).
+
+    Each call picks a bucket with probability proportional to its size, from a generator seeded
+    by (seed, call count), then takes the next indices of that bucket's own ResumableSampler.
+    Indices are global: bucket b's local index i is offsets[b] + i. State = call count + each
+    bucket's cursor, so resume is exact.
+    """
+
+    def __init__(self, sizes: list[int], seed: int = 0, rank: int = 0, world_size: int = 1):
+        if not sizes or min(sizes) < 1:
+            raise ValueError(f"every bucket needs at least one item, got sizes {sizes}")
+        self.sizes, self.seed = list(sizes), seed
+        self.offsets = [sum(sizes[:b]) for b in range(len(sizes))]
+        self.samplers = [ResumableSampler(n, seed=seed + b, rank=rank, world_size=world_size)
+                         for b, n in enumerate(sizes)]
+        self.calls = 0
+
+    def next_indices(self, n: int) -> list[int]:
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.calls)
+        bucket = int(torch.multinomial(torch.tensor(self.sizes, dtype=torch.float), 1, generator=g))
+        self.calls += 1
+        return [self.offsets[bucket] + i for i in self.samplers[bucket].next_indices(n)]
+
+    def state_dict(self) -> dict:
+        return {"calls": self.calls, "sizes": self.sizes, "buckets": [s.state_dict() for s in self.samplers]}
+
+    def load_state_dict(self, state: dict) -> None:
+        if state["sizes"] != self.sizes:
+            raise ValueError(f"sampler state is for buckets of sizes {state['sizes']}, not {self.sizes}")
+        self.calls = state["calls"]
+        for sampler, s in zip(self.samplers, state["buckets"], strict=True):
+            sampler.load_state_dict(s)

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from seedance.training.common.checkpoint import LATEST, load_checkpoint, save_checkpoint
-from seedance.training.common.data import ResumableSampler
+from seedance.training.common.data import BucketSampler, ResumableSampler
 from seedance.training.common.distributed import DistEnv, mean_across_ranks
 
 StepFn = Callable[[list[int], int], dict[str, torch.Tensor]]
@@ -62,7 +62,7 @@ def lr_lambda(cfg: OptimConfig) -> Callable[[int], float]:
 
 class Trainer:
     def __init__(self, name: str, model: nn.Module, run_config: dict[str, Any], optim: OptimConfig,
-                 out_dir: Path, sampler: ResumableSampler, env: DistEnv | None = None,
+                 out_dir: Path, sampler: ResumableSampler | BucketSampler, env: DistEnv | None = None,
                  params: list[nn.Parameter] | None = None, progress: bool = True,
                  extras: dict[str, Any] | None = None, find_unused_parameters: bool = False):
         self.name, self.optim_cfg, self.env = name, optim, env or DistEnv()

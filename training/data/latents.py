@@ -143,3 +143,51 @@ class LatentDataset:
 
     def moving_indices(self) -> list[int]:
         return [i for i in range(len(self)) if int(self.motion[i])]
+
+
+def bucket_dirs(path: Path) -> list[Path]:
+    """A prepared dataset folder is one bucket (has meta.json) or a folder of buckets."""
+    path = Path(path)
+    if (path / "meta.json").is_file():
+        return [path]
+    found = sorted(p.parent for p in path.glob("*/meta.json"))
+    if not found:
+        raise DatasetError(f"{path}: no prepared dataset (no meta.json here or in its subfolders)")
+    return found
+
+
+class LatentBuckets:
+    """Several prepared buckets addressed by one global index (bucket b's items follow bucket b-1's).
+
+    `motion_only` keeps only clips that move (continue-training's higher-motion subset)."""
+
+    def __init__(self, path: Path, motion_only: bool = False):
+        self.buckets = [LatentDataset(d) for d in bucket_dirs(path)]
+        self.items = [b.moving_indices() if motion_only else list(range(len(b))) for b in self.buckets]
+        if not all(self.items):
+            raise DatasetError(f"{path}: a bucket has no {'moving ' if motion_only else ''}clips")
+        self.offsets = [sum(len(i) for i in self.items[:b]) for b in range(len(self.items))]
+        first = self.buckets[0]
+        for b in self.buckets[1:]:
+            if b.meta["text_dim"] != first.meta["text_dim"] or b.latent_shape[0] != first.latent_shape[0]:
+                raise DatasetError(f"{path}: buckets disagree on text_dim or latent channels")
+
+    @property
+    def sizes(self) -> list[int]:
+        return [len(i) for i in self.items]
+
+    @property
+    def meta(self) -> dict:
+        return self.buckets[0].meta
+
+    @property
+    def latent_channels(self) -> int:
+        return self.buckets[0].latent_shape[0]
+
+    def locate(self, indices: list[int]) -> tuple[LatentDataset, list[int]]:
+        """The bucket holding a batch and the batch's item ids in it (a batch never spans buckets)."""
+        b = max(k for k, off in enumerate(self.offsets) if off <= indices[0])
+        local = [self.items[b][i - self.offsets[b]] for i in indices]
+        if any(not 0 <= i - self.offsets[b] < self.sizes[b] for i in indices):
+            raise DatasetError("a batch spans several buckets")
+        return self.buckets[b], local

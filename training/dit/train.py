@@ -31,10 +31,10 @@ from seedance.model.dit import SeedanceDiT, TextTokens, build_task_input
 from seedance.model.flow import flow_matching_loss, interpolate, resolution_shift, sample_training_timesteps
 from seedance.model.presets import PRESETS, preset
 from seedance.model.refiner import init_refiner_from_base
-from seedance.training.common.data import ResumableSampler
+from seedance.training.common.data import BucketSampler
 from seedance.training.common.distributed import DistEnv, init_distributed, shutdown
 from seedance.training.common.trainer import OptimConfig, StepFn, Trainer
-from seedance.training.data.latents import LatentDataset
+from seedance.training.data.latents import LatentBuckets, LatentDataset
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ class TaskMix:
 @dataclass(frozen=True)
 class DiTStageConfig:
     name: str
-    data: str  # a prepared dataset directory
+    data: str  # a prepared dataset: one bucket directory, or a folder of buckets
     model: str = "tiny"  # a preset name or a model directory (its config.json gives the DiT shape)
     init_from: str = ""  # a directory with dit.safetensors (a model dir or an earlier stage's output)
     refiner: bool = False  # train the refiner (data must carry low-res latents); init_from: base or refiner
@@ -84,11 +84,10 @@ def _step_generator(seed: int, rank: int, step: int) -> torch.Generator:
 
 
 def _captions(ds: LatentDataset, index: int, lang: str, i2v: bool, image: bool, drop: bool) -> TextTokens:
-    rows = ds.caption_rows(index, f"t2v_{lang}")
+    # I2V rows: shot 0's caption describes only the motion (the frame is given), later shots as T2V.
+    rows = ds.caption_rows(index, f"{'i2v' if i2v else 't2v'}_{lang}")
     if image:
         rows = rows[:1]  # an image is the first frame: the first shot's caption describes it
-    elif i2v:
-        rows = ds.caption_rows(index, f"i2v_{lang}")[:1] + rows[1:]  # motion-only caption for shot 0
     if drop:
         hidden = ds.uncond_hidden.expand(len(rows), -1, -1)
         mask = ds.uncond_mask.expand(len(rows), -1)
@@ -97,11 +96,12 @@ def _captions(ds: LatentDataset, index: int, lang: str, i2v: bool, image: bool, 
     return pack_captions(hidden.float(), mask)
 
 
-def make_step_fn(model: torch.nn.Module, ds: LatentDataset, cfg: DiTStageConfig, model_cfg: ModelConfig,
+def make_step_fn(model: torch.nn.Module, data: LatentBuckets, cfg: DiTStageConfig, model_cfg: ModelConfig,
                  env: DistEnv) -> StepFn:
     mix = cfg.mix
 
-    def step(indices: list[int], step_index: int) -> dict[str, torch.Tensor]:
+    def step(global_indices: list[int], step_index: int) -> dict[str, torch.Tensor]:
+        ds, indices = data.locate(global_indices)
         g = _step_generator(cfg.optim.seed, env.rank, step_index)
         u = lambda n=1: torch.rand(n, generator=g)  # noqa: E731
         image = bool(u() < mix.t2i)
@@ -162,21 +162,19 @@ def train_stage(cfg: DiTStageConfig, out_dir: Path, env: DistEnv | None = None, 
                 resume: bool = True, progress: bool = True) -> Trainer:
     """Train one stage; writes out_dir/latest.pt (resumable) and out_dir/dit.safetensors."""
     env = env or DistEnv()
-    ds = LatentDataset(Path(cfg.data))
+    data = LatentBuckets(Path(cfg.data), motion_only=cfg.motion_only)
     dit, model_cfg = build_dit(cfg)
-    if cfg.refiner and ds.lowres is None:
+    if cfg.refiner and any(b.lowres is None for b in data.buckets):
         raise ConfigError(f"data: {cfg.data} has no low-res latents (lowres.safetensors) for refiner training")
-    if ds.meta["text_dim"] != model_cfg.dit.text_dim or ds.latent_shape[0] != model_cfg.dit.latent_channels:
-        raise ConfigError(f"data: prepared for text_dim={ds.meta['text_dim']}, latent channels "
-                          f"{ds.latent_shape[0]}; model {cfg.model!r} needs {model_cfg.dit.text_dim}, "
+    if data.meta["text_dim"] != model_cfg.dit.text_dim or data.latent_channels != model_cfg.dit.latent_channels:
+        raise ConfigError(f"data: prepared for text_dim={data.meta['text_dim']}, latent channels "
+                          f"{data.latent_channels}; model {cfg.model!r} needs {model_cfg.dit.text_dim}, "
                           f"{model_cfg.dit.latent_channels}")
-    pool = ds.moving_indices() if cfg.motion_only else list(range(len(ds)))
-    sampler = ResumableSampler(len(pool), seed=cfg.optim.seed, rank=env.rank, world_size=env.world_size)
+    sampler = BucketSampler(data.sizes, seed=cfg.optim.seed, rank=env.rank, world_size=env.world_size)
     trainer = Trainer(f"dit:{cfg.name}", dit, cfg.to_dict(), cfg.optim, out_dir, sampler, env, progress=progress)
     if resume:
         trainer.resume()
-    step_fn = make_step_fn(trainer.model, ds, cfg, model_cfg, env)
-    trainer.fit(lambda idx, s: step_fn([pool[i] for i in idx], s), max_steps=max_steps)
+    trainer.fit(make_step_fn(trainer.model, data, cfg, model_cfg, env), max_steps=max_steps)
     if env.is_main:
         name = "refiner.safetensors" if cfg.refiner else "dit.safetensors"
         save_file({k: v.contiguous() for k, v in dit.state_dict().items()}, Path(out_dir) / name)

@@ -1,0 +1,5 @@
+import sys
+
+from seedance.training.rewriter.cli import main
+
+sys.exit(main())
