@@ -1,0 +1,78 @@
+"""ShapeBench: prompt files, scoring against ground truth, and the CLI on a few prompts."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+
+from seedance.cli.main import main
+from seedance.errors import InvalidRequestError
+from seedance.model.pipeline import GenerationResult
+from seedance.model.pipeline.request import Plan
+from seedance.model.rewriter import RewriteResult
+from seedance.training.data.shapesworld import ClipSpec, clip_caption, render
+from seedance.training.eval.prompts import DEFAULT_PROMPTS, build_default_prompts, load_prompts
+from seedance.training.eval.shapebench import aggregate, score
+
+
+def test_default_prompt_file_is_current_and_covers_every_task():
+    rows = load_prompts(DEFAULT_PROMPTS)
+    committed = [json.loads(line) for line in DEFAULT_PROMPTS.read_text(encoding="utf-8").splitlines()]
+    assert committed == build_default_prompts()
+    assert {(r.task, r.language) for r in rows} == {(t, lang) for t in ("t2v", "i2v", "multishot") for lang in ("en", "zh")}
+
+
+@pytest.mark.parametrize(
+    ("line", "field"),
+    [("{broken", "row"), ('{"task": "t2v"}', "prompt"), ('{"prompt": "x", "task": "t3v"}', "task"),
+     ('{"prompt": "x", "task": "i2v"}', "image"), ('{"prompt": "x", "shots": [""]}', "shots")],
+)
+def test_bad_prompt_rows_name_the_line_and_field(tmp_path, line, field):
+    f = tmp_path / "p.jsonl"
+    f.write_text('{"prompt": "a red circle"}\n' + line + "\n")
+    with pytest.raises(InvalidRequestError, match=rf"p.jsonl:2: {field}"):
+        load_prompts(f)
+
+
+def fake_result(spec: ClipSpec, caption: str) -> GenerationResult:
+    """A 'generation' that is the ground-truth clip: scoring must then give full marks."""
+    frames = render(spec)
+    plan = Plan(prompts=["x"], task="t2v", width=spec.width, height=spec.height, base_width=spec.width,
+                base_height=spec.height, frames=spec.frames, fps=spec.fps, resolution="64p", ratio="1:1", seed=0,
+                steps=1, guidance=1.0, refine_steps=1, camera_fixed=False, first_image=None, last_image=None)
+    shots = [{"frames": [a, b - 1]} for a, b in spec.shot_ranges()]
+    return GenerationResult(frames, None, plan, [RewriteResult(caption, "template", "t2v", "en")],
+                            metadata={"shots": shots})
+
+
+def test_scoring_gives_full_marks_on_ground_truth():
+    from seedance.training.data.shapesworld import clip_spec
+    from seedance.training.eval.prompts import BenchRow
+
+    spec = clip_spec(5, 0, multishot_share=0.0, camera_share=0.0)
+    expected = {"color": spec.subject.color, "shape": spec.subject.shape, "direction": spec.shots[0].motion.direction}
+    t2v = score(BenchRow("p", expected=expected), fake_result(spec, clip_caption(spec, "en")), None)
+    assert all(t2v["hits"].values()) and t2v["rewriter"] == {"valid": True, "faithful": True}
+
+    first = render(spec)[0]
+    i2v = score(BenchRow("p", task="i2v", expected={"direction": expected["direction"]}),
+                fake_result(spec, "The subject moves."), first)
+    assert i2v["psnr"] == 99.0 and all(i2v["hits"].values())
+
+    wrong = dataclasses.replace(spec, subject=dataclasses.replace(spec.subject, color="purple" if
+                                                                  spec.subject.color != "purple" else "red"))
+    miss = score(BenchRow("p", expected=expected), fake_result(wrong, clip_caption(spec, "en")), None)
+    assert miss["hits"]["color"] is False
+    report = aggregate([t2v, miss])
+    assert report["t2v"]["all"]["color"] == 0.5 and report["t2v"]["all"]["shape"] == 1.0
+
+
+def test_cli_shapebench_on_three_prompts_writes_the_report(tmp_path, capsys):
+    out = tmp_path / "report.json"
+    assert main(["eval", "shapebench", "--limit", "3", "--steps", "1", "--out", str(out), "-q"]) == 0
+    report = json.loads(out.read_text())
+    assert report["count"] == 3 and len(report["rows"]) == 3
+    assert "t2v" in report and "rewriter" in report
+    assert "t2v" in capsys.readouterr().out

@@ -1,0 +1,1 @@
+"""Evaluation: ShapeBench (prompt following, I2V preservation, multi-shot consistency, rewriter faithfulness)."""
