@@ -7,13 +7,14 @@ STAMP := $(VENV)/.seedance-installed
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: help install demo test lint format info clean
+.PHONY: help install demo test lint format info clean train-tiny
 
 help:
 	@echo "make demo    generate a video from a prompt with the embedded model (no servers)"
 	@echo "make test    run the test suite"
 	@echo "make lint    ruff"
 	@echo "make info    configs and parameter counts"
+	@echo "make train-tiny  train the tiny model on ShapesWorld (~1-1.5 h on 2 cores)"
 
 # The virtualenv. torch goes in FIRST and pinned (2.13.0, a CPU build here) so nothing pulls a
 # multi-GB CUDA build; a machine whose python already has torch (a GPU box) reuses it instead.
@@ -37,6 +38,11 @@ demo: install
 test: install
 	$(PY) -m pytest
 
+# Train every stage of the tiny model on ShapesWorld and write model/weights/tiny (resumable:
+# rerun to continue). About 1-1.5 h on 2 CPU cores; stage times land in .cache/train-tiny/recipe_log.json.
+train-tiny: install
+	$(PY) -m seedance.training.recipes.tiny --work .cache/train-tiny --model-out model/weights/tiny
+
 lint: install
 	$(VENV)/bin/ruff check .
 
@@ -48,3 +54,9 @@ info: install
 
 clean:
 	rm -rf $(VENV) outputs .pytest_cache .ruff_cache *.egg-info
+
+# gRPC stubs under protos/seedance/ from the .proto files, with the pinned grpcio-tools
+# (protos/generate.py checks the version); tests/test_protos.py fails when they are stale.
+.PHONY: protos
+protos: install
+	$(PY) protos/generate.py

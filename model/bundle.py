@@ -82,7 +82,6 @@ def save_bundle(bundle: ModelBundle, directory: Path, dtype: torch.dtype | None 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     (directory / CONFIG_FILE).write_text(json.dumps(bundle.config.to_dict(), indent=2) + "\n")
-    files = []
     parts = dict(bundle.components())
     if bundle.thin_vae is not None:
         parts["vae_thin_decoder"] = bundle.thin_vae.decoder
@@ -90,13 +89,21 @@ def save_bundle(bundle: ModelBundle, directory: Path, dtype: torch.dtype | None 
         state = {k: (v.to(dtype) if dtype is not None and v.is_floating_point() else v).contiguous()
                  for k, v in module.state_dict().items()}
         save_file(state, directory / f"{name}.safetensors")
-        files.append(f"{name}.safetensors")
     if bundle.config.text_encoder.tokenizer != "byte":
-        bundle.text_encoder.tokenizer.save_pretrained(directory)
-        files.append(bundle.config.text_encoder.tokenizer)
-    manifest = {"files": {f: _sha256(directory / f) for f in [CONFIG_FILE, *files]}}
-    (directory / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n")
+        # the tokenizer.json itself, exactly (not save_pretrained, which writes extra files)
+        bundle.text_encoder.tokenizer.backend_tokenizer.save(str(directory / bundle.config.text_encoder.tokenizer))
+    write_manifest(directory)
     return directory
+
+
+def write_manifest(directory: Path) -> Path:
+    """sha256 of every file in a model directory (sub-folders included), as manifest.json."""
+    directory = Path(directory)
+    files = sorted(p for p in directory.rglob("*") if p.is_file() and p.name != MANIFEST_FILE)
+    manifest = {"files": {p.relative_to(directory).as_posix(): _sha256(p) for p in files}}
+    path = directory / MANIFEST_FILE
+    path.write_text(json.dumps(manifest, indent=2) + "\n")
+    return path
 
 
 def _load_weights(module: nn.Module, path: Path) -> None:

@@ -57,6 +57,13 @@ def test_thin_decoder_keeps_the_encoder_frozen(tmp_path):
     assert decoder and not any(k.startswith("encoder.") for k in decoder)
 
 
+def test_random_crops_keep_the_vae_frame_rule(tmp_path):
+    data = write_clips(tmp_path / "clips")
+    history = train_vae(config(data, crop_frames=5, crop_size=16), tmp_path / "crop", max_steps=2,
+                        progress=False).history
+    assert len(history) == 2 and all(np.isfinite(h["loss"]) for h in history)
+
+
 def test_corrupt_clip_is_skipped_and_reported(tmp_path, capsys):
     data = write_clips(tmp_path / "clips", count=2)
     (data / "broken.mp4").write_bytes(b"\x00\x00\x00 not a video")

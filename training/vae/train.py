@@ -37,7 +37,9 @@ class VAETrainConfig:
     data: str  # a folder of clips (ShapesWorld dataset or any videos)
     name: str = "vae"
     model: str = "tiny"  # preset name or model directory (its config.json gives the VAE shape)
-    frames: int = 17
+    frames: int = 17  # frames loaded per clip
+    crop_frames: int = 0  # > 0: train on random crops of this many frames (1 + 4k); convs don't need whole clips
+    crop_size: int = 0  # > 0: ... and of this many pixels square (a multiple of the spatial factor)
     thin_decoder: bool = False  # train the thin decoder; the encoder comes frozen from init_from
     init_from: str = ""  # a directory with vae.safetensors
     kl_weight: float = 1e-6
@@ -96,6 +98,19 @@ def build_vae(cfg: VAETrainConfig) -> CausalVAE:
     return vae
 
 
+def random_crop(x: torch.Tensor, frames: int, size: int, g: torch.Generator) -> torch.Tensor:
+    """One random (time, space) crop shared by the batch; 0 keeps that axis whole."""
+    _, _, t, h, w = x.shape
+    if frames:
+        start = int(torch.randint(0, t - frames + 1, (1,), generator=g))
+        x = x[:, :, start : start + frames]
+    if size:
+        top = int(torch.randint(0, h - size + 1, (1,), generator=g))
+        left = int(torch.randint(0, w - size + 1, (1,), generator=g))
+        x = x[:, :, :, top : top + size, left : left + size]
+    return x
+
+
 @torch.no_grad()
 def latent_stats(vae: CausalVAE, clips: VideoClips, batch: int = 4) -> dict[str, list[float]]:
     """Per-channel mean and std of the posterior means over all clips."""
@@ -120,7 +135,7 @@ def train_vae(cfg: VAETrainConfig, out_dir: Path, env: DistEnv | None = None, ma
 
     def step(indices: list[int], step_index: int) -> dict[str, torch.Tensor]:
         g = torch.Generator().manual_seed((cfg.optim.seed * 1_000_003 + env.rank) * 1_000_003 + step_index)
-        x = clips.batch(indices)
+        x = random_crop(clips.batch(indices), cfg.crop_frames, cfg.crop_size, g)
         rec, posterior = trainer.model(x, generator=g)
         l1 = (rec - x).abs().mean()
         grad = gradient_l1(rec, x)

@@ -1,0 +1,1 @@
+"""End-to-end training recipes (make train-tiny)."""

@@ -1,0 +1,137 @@
+"""The stages of the tiny recipe (tiny.py): each builds a config for a pipeline and runs it."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file
+
+from seedance.model.bundle import build_bundle, load_bundle, save_bundle, write_manifest
+from seedance.model.config import RewriterConfig, TextEncoderConfig
+from seedance.model.presets import tiny
+from seedance.model.text import load_tokenizer
+from seedance.training.data.prepare import prepare_shapesworld
+from seedance.training.data.shapesworld import write_dataset
+from seedance.training.dit import DiTStageConfig, TaskMix, train_stage
+from seedance.training.recipes.tiny import TinyRecipe, _optim
+from seedance.training.rewriter import RewriterDPOConfig, RewriterSFTConfig, train_dpo, train_sft
+from seedance.training.rewriter.shapesworld import write_rewriter_rows
+from seedance.training.text_encoder import TextEncoderTrainConfig, train_text_encoder
+from seedance.training.vae import VAETrainConfig, train_vae
+
+WORLD = {"multishot_share": 0.25, "static_share": 0.1, "camera_share": 0.3, "close_share": 0.2}
+
+
+def make_data(r: TinyRecipe, w: Path) -> None:
+    write_dataset(w / "data" / "s64", r.clips64, seed=r.seed, **WORLD)
+    write_dataset(w / "data" / "s32", r.clips32, seed=r.seed + 1, width=32, height=32, **WORLD)
+    write_dataset(w / "data" / "s128", r.clips128, seed=r.seed + 2, width=128, height=128, **WORLD)
+
+
+def train_vae_stage(r: TinyRecipe, w: Path, progress: bool) -> None:
+    cfg = VAETrainConfig(data=str(w / "data" / "s64"), frames=17, crop_frames=9, crop_size=32,
+                         adv_start=r.vae_steps // 2, optim=_optim(r.vae_steps, 4, 5e-4))
+    train_vae(cfg, w / "vae", progress=progress)
+
+
+def train_thin_stage(r: TinyRecipe, w: Path, progress: bool) -> None:
+    cfg = VAETrainConfig(data=str(w / "data" / "s64"), name="vae-thin", frames=17, crop_frames=9, crop_size=32,
+                         thin_decoder=True, init_from=str(w / "vae"), adv_start=r.thin_steps // 2,
+                         optim=_optim(r.thin_steps, 4, 5e-4))
+    train_vae(cfg, w / "vae_thin", progress=progress)
+
+
+def train_text_stage(r: TinyRecipe, w: Path, progress: bool) -> None:
+    cfg = TextEncoderTrainConfig(data=str(w / "data" / "s64"), tokenizer_vocab=512,
+                                 optim=_optim(r.text_steps, 32, 2e-3))
+    train_text_encoder(cfg, w / "text", progress=progress)
+
+
+def first_bundle(w: Path) -> None:
+    """Trained VAE (+ its latent stats) and text encoder, random DiT: what `prepare` encodes with."""
+    stats = json.loads((w / "vae" / "latent_stats.json").read_text())
+    te_cfg = TextEncoderConfig(**json.loads((w / "text" / "text_encoder_config.json").read_text()))
+    base = tiny()
+    cfg = dataclasses.replace(base, text_encoder=te_cfg, vae=dataclasses.replace(
+        base.vae, latent_mean=tuple(stats["latent_mean"]), latent_std=tuple(stats["latent_std"])))
+    bundle = build_bundle(cfg, thin_decoder=True)
+    bundle.vae.load_state_dict(load_file(w / "vae" / "vae.safetensors"))
+    bundle.thin_vae.encoder.load_state_dict(bundle.vae.encoder.state_dict())
+    bundle.thin_vae.decoder.load_state_dict(load_file(w / "vae_thin" / "vae_thin_decoder.safetensors"))
+    bundle.text_encoder.tokenizer = load_tokenizer(te_cfg, w / "text")
+    bundle.text_encoder.load_state_dict(load_file(w / "text" / "text_encoder.safetensors"))
+    save_bundle(bundle, w / "bundle0")
+
+
+def prepare_all(w: Path, progress: bool) -> None:
+    model = w / "bundle0"
+    prepare_shapesworld(w / "data" / "s64", model, w / "prep" / "64p", progress=progress)
+    prepare_shapesworld(w / "data" / "s32", model, w / "prep" / "32p", progress=progress)
+    prepare_shapesworld(w / "data" / "s128", model, w / "prep" / "128p", lowres=(64, 64), progress=progress)
+
+
+def dit_stages(r: TinyRecipe, w: Path) -> list[tuple[str, Callable[[bool], object]]]:
+    """Progressive pre-training, continue-training, then the refiner."""
+    model = str(w / "bundle0")
+    prep = w / "prep"
+    specs = [
+        ("dit_t2i", dict(data=prep / "64p", mix=TaskMix(t2i=1.0, i2v=0.0), optim=_optim(r.t2i_steps, 32, 5e-4))),
+        ("dit_low", dict(data=prep / "32p", init_from=w / "dit_t2i", mix=TaskMix(t2i=0.05, i2v=0.2),
+                         optim=_optim(r.low_steps, 16, 5e-4))),
+        ("dit_base", dict(data=prep / "64p", init_from=w / "dit_low", mix=TaskMix(t2i=0.05, i2v=0.2),
+                          optim=_optim(r.base_steps, 8, 5e-4))),
+        ("dit_ct", dict(data=prep / "64p", init_from=w / "dit_base", motion_only=True,
+                        mix=TaskMix(t2i=0.05, i2v=0.4), optim=_optim(r.ct_steps, 8, 3e-4, schedule="cosine"))),
+        ("refiner", dict(data=prep / "128p", init_from=w / "dit_ct", refiner=True, mix=TaskMix(t2i=0.05, i2v=0.2),
+                         optim=_optim(r.refiner_steps, 4, 3e-4))),
+    ]
+    stages = []
+    for name, kw in specs:
+        kw = {k: str(v) if isinstance(v, Path) else v for k, v in kw.items()}
+        cfg = DiTStageConfig(name=name, model=model, **kw)
+        stages.append((name, lambda progress, cfg=cfg, name=name: train_stage(cfg, w / name, progress=progress)))
+    return stages
+
+
+def rewriter_sft(r: TinyRecipe, w: Path, progress: bool) -> None:
+    rows = write_rewriter_rows(w / "data" / "s64", w / "rewriter_rows.jsonl")
+    train_sft(RewriterSFTConfig(data=str(rows), optim=_optim(r.sft_steps, 32, 2e-3)),
+              w / "rewriter_sft", progress=progress)
+
+
+def rewriter_dpo(r: TinyRecipe, w: Path, progress: bool) -> None:
+    cfg = RewriterDPOConfig(data=str(w / "rewriter_rows.jsonl"), sft_model=str(w / "rewriter_sft"),
+                            optim=_optim(r.dpo_steps, 16, 5e-4))
+    train_dpo(cfg, w / "rewriter_dpo", progress=progress)
+
+
+def assemble(r: TinyRecipe, w: Path, out: Path) -> None:
+    """The shipped bundle: fp16 weights, the trained rewriter, the recipe, a sha256 manifest."""
+    bundle = load_bundle(w / "bundle0", thin_decoder=True)
+    bundle.config = dataclasses.replace(bundle.config, rewriter=RewriterConfig(backend="transformers", path="rewriter"))
+    bundle.dit.load_state_dict(load_file(w / "dit_ct" / "dit.safetensors"))
+    bundle.refiner.load_state_dict(load_file(w / "refiner" / "refiner.safetensors"))
+    staging = out.with_name(out.name + ".staging")
+    shutil.rmtree(staging, ignore_errors=True)
+    save_bundle(bundle, staging, dtype=torch.float16)
+    shutil.copytree(w / "rewriter_dpo" / "model", staging / "rewriter")
+    log = json.loads((w / "recipe_log.json").read_text()) if (w / "recipe_log.json").exists() else {}
+    (staging / "training.json").write_text(json.dumps({"recipe": dataclasses.asdict(r), "stages": log}, indent=2) + "\n")
+    write_manifest(staging)
+    shutil.rmtree(out, ignore_errors=True)
+    staging.rename(out)
+
+
+def shapebench(model: Path, w: Path, progress: bool) -> None:
+    from seedance.model.pipeline import SeedancePipeline
+    from seedance.training.eval.prompts import DEFAULT_PROMPTS, load_prompts
+    from seedance.training.eval.shapebench import format_table, run_shapebench
+
+    report = run_shapebench(SeedancePipeline(load_bundle(model)), load_prompts(DEFAULT_PROMPTS), progress=progress)
+    (w / "shapebench.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    print(format_table(report))
