@@ -60,3 +60,11 @@ clean:
 .PHONY: protos
 protos: install
 	$(PY) protos/generate.py
+
+# Benchmarks (never part of `make test`): diffusers goes into the venv here only, for the anchors
+# (Wan transformer, Wan VAE, WanPipeline); results -> benchmarks/results/*.json, docs/BENCHMARKS.md.
+DIFFUSERS_VERSION ?= 0.42.1
+.PHONY: bench
+bench: install
+	@$(PY) -c "import diffusers" 2>/dev/null || $(PY) -m pip install -q --disable-pip-version-check "diffusers==$(DIFFUSERS_VERSION)"
+	TORCHINDUCTOR_CACHE_DIR=$(CURDIR)/.cache/inductor $(PY) benchmarks/run.py $(BENCH_ARGS)

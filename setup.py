@@ -34,6 +34,10 @@ def find_packages() -> list[str]:
 setup(
     packages=find_packages(),
     package_dir=PACKAGE_DIRS,
-    package_data={"seedance.model": ["weights/*/*"]},
+    package_data={
+        "seedance.model": ["weights/*/*", "weights/*/*/*"],
+        "seedance.protos.seedance.v1": ["*.proto", "*.pyi"],
+        "seedance.training.eval": ["*.jsonl"],
+    },
     include_package_data=True,
 )
