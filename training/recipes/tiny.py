@@ -4,7 +4,7 @@ Stages (each resumable; a finished stage is skipped on a rerun, an interrupted o
 its checkpoint):
   data        ShapesWorld clips: 64px (single and multi-shot), 32px (low-res pre-training),
               128px (refiner)
-  vae         VAE on random 9-frame 32px crops (L1 + KL + gradient + adversarial), then the
+  vae         VAE on random 9-frame 48px crops (L1 + KL + gradient + adversarial), then the
               thin decoder with the encoder frozen
   text        byte-level BPE tokenizer + decoder-only LM on all captions and prompts (EN + ZH)
   prepare     latents + caption embeddings for the DiT and the refiner

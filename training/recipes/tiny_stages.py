@@ -34,13 +34,13 @@ def make_data(r: TinyRecipe, w: Path) -> None:
 
 
 def train_vae_stage(r: TinyRecipe, w: Path, progress: bool) -> None:
-    cfg = VAETrainConfig(data=str(w / "data" / "s64"), frames=17, crop_frames=9, crop_size=32,
+    cfg = VAETrainConfig(data=str(w / "data" / "s64"), frames=17, crop_frames=9, crop_size=48,
                          adv_start=r.vae_steps // 2, optim=_optim(r.vae_steps, 4, 5e-4))
     train_vae(cfg, w / "vae", progress=progress)
 
 
 def train_thin_stage(r: TinyRecipe, w: Path, progress: bool) -> None:
-    cfg = VAETrainConfig(data=str(w / "data" / "s64"), name="vae-thin", frames=17, crop_frames=9, crop_size=32,
+    cfg = VAETrainConfig(data=str(w / "data" / "s64"), name="vae-thin", frames=17, crop_frames=9, crop_size=48,
                          thin_decoder=True, init_from=str(w / "vae"), adv_start=r.thin_steps // 2,
                          optim=_optim(r.thin_steps, 4, 5e-4))
     train_vae(cfg, w / "vae_thin", progress=progress)
