@@ -15,6 +15,8 @@ help:
 	@echo "make lint    ruff"
 	@echo "make info    configs and parameter counts"
 	@echo "make train-tiny  train the tiny model on ShapesWorld (~1-1.5 h on 2 cores)"
+	@echo "make bench   benchmarks (installs diffusers for the side-by-side anchors)"
+	@echo "make protos  regenerate the gRPC stubs"
 
 # The virtualenv. torch goes in FIRST and pinned (2.13.0, a CPU build here) so nothing pulls a
 # multi-GB CUDA build; a machine whose python already has torch (a GPU box) reuses it instead.

@@ -114,7 +114,9 @@ class TemporalBlock(nn.Module):
         mv = self.video.modulations(c)
         q, k, v = self.video.qkv_heads_rope(x, mv, rope.video_cos, rope.video_sin)
         q, k, v = (window_partition(z, grid, window) for z in (q, k, v))
-        valid = window_partition(torch.ones(b, x.shape[1], 1, dtype=torch.bool, device=x.device), grid, window)
-        key_mask = valid[..., 0]
-        out = attention(q, k, v, None if bool(key_mask.all()) else key_mask)
+        key_mask = None  # decided from shapes, not data: no graph break under compile, no GPU sync
+        if grid[1] % window[0] or grid[2] % window[1]:
+            ones = torch.ones(b, x.shape[1], 1, dtype=torch.bool, device=x.device)
+            key_mask = window_partition(ones, grid, window)[..., 0]
+        out = attention(q, k, v, key_mask)
         return self.video.finish(x, window_merge(out, b, grid, window), mv)

@@ -79,6 +79,12 @@ class SeedanceDiT(nn.Module):
         nn.init.normal_(self.time_embed.mlp[0].weight, std=0.02)
         nn.init.normal_(self.time_embed.mlp[2].weight, std=0.02)
 
+    def compile_blocks(self, **kwargs) -> SeedanceDiT:
+        """Regional torch.compile of every spatial and temporal block, in place (see dit/compile.py)."""
+        from seedance.model.dit.compile import compile_blocks
+
+        return compile_blocks(self, **kwargs)
+
     # -- tokens <-> latent grid -------------------------------------------------------------
     def token_grid(self, t: int, h: int, w: int) -> tuple[int, int, int]:
         pt, ph, pw = self.cfg.patch_size

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 import seedance
+from seedance.errors import InvalidRequestError
 from seedance.model.bundle import ModelBundle
 from seedance.model.conditioning import (
     frame_shots,
@@ -28,6 +29,7 @@ from seedance.model.conditioning import (
     video_tensor_to_frames,
 )
 from seedance.model.dit import SeedanceDiT, TextTokens, build_task_input
+from seedance.model.dit.compile import autocast
 from seedance.model.flow import euler_sample, guided, resolution_shift, sampling_schedule
 from seedance.model.media import fit_image
 from seedance.model.pipeline.request import GenerationRequest, Plan, plan
@@ -58,7 +60,14 @@ class GenerationResult:
 
 class SeedancePipeline:
     def __init__(self, bundle: ModelBundle, rewriter: Rewriter | None = None, device: str | torch.device = "cpu",
-                 thin_decoder: bool = False):
+                 thin_decoder: bool = False, compile: bool = False, decode_chunk: int | None = None,
+                 autocast: bool = True):
+        """Fast paths (each keeps the output within a tested tolerance of the plain path):
+        `compile` compiles the DiT's and refiner's repeated blocks in place (regional
+        torch.compile, model/dit/compile.py; the bundle's modules are changed); `decode_chunk`
+        decodes that many latent frames at a time with a causal cache (bounded memory, same
+        output up to float rounding); `autocast` runs the denoiser in bf16 on CUDA only (a
+        no-op on CPU)."""
         self.bundle = bundle.eval()
         self.config = bundle.config
         self.device = torch.device(device)
@@ -67,6 +76,17 @@ class SeedancePipeline:
         self.rewriter = rewriter or build_rewriter(self.config.rewriter,
                                                    None if bundle.source.startswith("random") else bundle.source)
         self.decoder_vae = bundle.thin_vae.to(self.device) if thin_decoder and bundle.thin_vae else bundle.vae
+        if decode_chunk is not None and decode_chunk < 1:
+            raise InvalidRequestError("decode_chunk", f"must be at least 1 latent frame, got {decode_chunk}")
+        self.decode_chunk = decode_chunk
+        self.autocast = autocast
+        self.compiled = compile
+        if compile:
+            from seedance.model.dit.compile import compile_blocks
+
+            for dit in (bundle.dit, bundle.refiner):
+                if dit is not None:
+                    compile_blocks(dit)
 
     # -- stages ---------------------------------------------------------------------------------
     def rewrite(self, p: Plan) -> list[RewriteResult]:
@@ -113,9 +133,10 @@ class SeedancePipeline:
 
         def velocity(x: Tensor, t: Tensor, cfg_pair: bool) -> Tensor:
             inp = build_task_input(x, cond, mask, extra)
-            if not cfg_pair:
-                return dit(inp, t, text[0], shots)
-            return dit(torch.cat([inp, inp]), torch.cat([t, t]), both, torch.cat([shots, shots]))
+            with autocast(self.device, self.autocast):  # bf16 on CUDA only; no-op elsewhere
+                if not cfg_pair:
+                    return dit(inp, t, text[0], shots).float()
+                return dit(torch.cat([inp, inp]), torch.cat([t, t]), both, torch.cat([shots, shots])).float()
 
         tokens = noise.shape[2] * noise.shape[3] * noise.shape[4]
         schedule = sampling_schedule(steps, resolution_shift(tokens, self.config.sampler))
@@ -124,7 +145,9 @@ class SeedancePipeline:
     @torch.no_grad()
     def decode(self, latent: Tensor) -> np.ndarray:
         vae = self.decoder_vae
-        return video_tensor_to_frames(vae.decode(vae.denormalize(latent)))
+        z = vae.denormalize(latent)
+        video = vae.decode(z) if self.decode_chunk is None else vae.decode_chunked(z, self.decode_chunk)
+        return video_tensor_to_frames(video)
 
     # -- driver -----------------------------------------------------------------------------------
     def generate(self, request: GenerationRequest, progress: ProgressFn | None = None,
@@ -210,5 +233,8 @@ class SeedancePipeline:
             "steps": p.steps, "guidance": p.guidance, "refine_steps": p.refine_steps if p.refine else None,
             "camera_fixed": p.camera_fixed,
             "device": str(self.device),
+            "fast_paths": {"compile": self.compiled, "decode_chunk": self.decode_chunk,
+                           "thin_decoder": self.decoder_vae is not self.bundle.vae,
+                           "bf16_autocast": self.autocast and self.device.type == "cuda"},
             "timings_s": dict(r.timings),
         }

@@ -16,6 +16,7 @@ from seedance.errors import InvalidRequestError
 from ..config import VAEConfig
 from .distribution import LatentDistribution
 from .networks import Decoder, Encoder
+from .streaming import decode_tiled, iter_decode
 
 
 class CausalVAE(nn.Module):
@@ -84,7 +85,31 @@ class CausalVAE(nn.Module):
         for name, size in zip(("frames", "height", "width"), z.shape[2:], strict=True):
             if size < 1:
                 raise InvalidRequestError(f"latent.{name}", f"must be at least 1, got {size}")
+        if not torch.is_grad_enabled():
+            # Inference: the same layers in one chunk through streaming.py, whose CPU convs always
+            # use oneDNN (PyTorch's heuristic picks a slower kernel for small convs). Same maths.
+            return decode_tiled(self.decoder, z, self.cfg.spatial_compression)
         return self.decoder(z)
+
+    def decode_chunked(
+        self,
+        z: Tensor,
+        chunk_latent_frames: int = 2,
+        tile: int | tuple[int, int] | None = None,
+        halo: int | None = None,
+    ) -> Tensor:
+        """`decode(z)` in temporal chunks of `chunk_latent_frames` with a causal cache (equal to it
+        up to float rounding) and, if `tile` is given, in spatial tiles of `tile` latent pixels with
+        a `halo` (default: the decoder's receptive radius, which is exact). See streaming.py."""
+        self._check_rank_channels(z, "latent", self.cfg.latent_channels, "[B, C, t, h, w]")
+        if chunk_latent_frames < 1:
+            raise InvalidRequestError("decode_chunk", f"must be at least 1 latent frame, got {chunk_latent_frames}")
+        return decode_tiled(self.decoder, z, self.cfg.spatial_compression, tile, halo, chunk_latent_frames)
+
+    def iter_decode(self, z: Tensor, chunk_latent_frames: int = 2):
+        """Yield decode(z)'s pixel frames chunk by chunk (streaming; nothing clip-sized is held)."""
+        self._check_rank_channels(z, "latent", self.cfg.latent_channels, "[B, C, t, h, w]")
+        return iter_decode(self.decoder, z, chunk_latent_frames)
 
     def forward(
         self, video: Tensor, sample_posterior: bool = True, generator: torch.Generator | None = None

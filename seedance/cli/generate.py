@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from seedance.cli.common import load_model, model_config
+from seedance.errors import InvalidRequestError
 from seedance.model.pipeline import GenerationRequest, Progress, SeedancePipeline, plan
 from seedance.model.pipeline.outputs import check_output_path, save_result
 from seedance.model.pipeline.sizes import ADAPTIVE, RATIOS, RESOLUTIONS
@@ -40,6 +41,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--camera-fixed", action="store_true", help="ask for a fixed camera")
     p.add_argument("--model", metavar="DIR", help="model directory (default: the embedded tiny model)")
     p.add_argument("--thin-decoder", action="store_true", help="decode with the thin VAE decoder, if the model has one")
+    p.add_argument("--decode-chunk", type=int, metavar="N",
+                   help="decode N latent frames at a time with a causal cache (bounded memory, same output)")
+    p.add_argument("--compile", action="store_true",
+                   help="torch.compile the DiT's repeated blocks (slow first run; faster denoise)")
     p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     p.set_defaults(run=run)
@@ -86,7 +91,10 @@ def run(args: argparse.Namespace) -> int:
     )
     plan(request, model_config(args.model))  # reject bad input before loading any weights
     output = check_output_path(args.output) if args.output else default_output(args.prompt, args.seed)
-    pipeline = SeedancePipeline(load_model(args.model), device=args.device, thin_decoder=args.thin_decoder)
+    if args.decode_chunk is not None and args.decode_chunk < 1:
+        raise InvalidRequestError("decode_chunk", f"must be at least 1 latent frame, got {args.decode_chunk}")
+    pipeline = SeedancePipeline(load_model(args.model), device=args.device, thin_decoder=args.thin_decoder,
+                                compile=args.compile, decode_chunk=args.decode_chunk)
     bars = StageBars(enabled=not args.quiet)
     try:
         result = pipeline.generate(request, progress=bars)
