@@ -140,6 +140,13 @@ def read_config(directory: Path) -> ModelConfig:
         raise ModelLoadError(f"{path}: invalid model config: {e}") from None
 
 
+def resolve_config(name_or_dir: str) -> ModelConfig:
+    """A preset name (tiny, small, seedance-1.0) or a model directory's config.json."""
+    from seedance.model.presets import PRESETS, preset
+
+    return preset(name_or_dir) if name_or_dir in PRESETS else read_config(Path(name_or_dir))
+
+
 def load_bundle(directory: Path, thin_decoder: bool = False) -> ModelBundle:
     """Load a model directory written by save_bundle; raises ModelLoadError on any mismatch."""
     directory = Path(directory)

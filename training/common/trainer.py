@@ -41,6 +41,13 @@ class OptimConfig:
     checkpoint_every: int = 200
     seed: int = 0
 
+    @classmethod
+    def from_dict(cls, data: dict) -> OptimConfig:
+        data = dict(data)
+        if "betas" in data:
+            data["betas"] = tuple(data["betas"])  # JSON has lists
+        return cls(**data)
+
     def __post_init__(self) -> None:
         if self.schedule not in ("constant", "cosine"):
             raise ValueError(f"optim.schedule: must be constant or cosine, got {self.schedule!r}")

@@ -16,7 +16,6 @@ Run: python -m seedance.training.dit --config STAGE.json --out DIR [--max-steps 
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,15 +23,15 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from seedance.errors import ConfigError
-from seedance.model.bundle import read_config
+from seedance.model.bundle import resolve_config
 from seedance.model.conditioning import pack_captions, stack_text
 from seedance.model.config import ModelConfig
 from seedance.model.dit import SeedanceDiT, TextTokens, build_task_input
 from seedance.model.flow import flow_matching_loss, interpolate, resolution_shift, sample_training_timesteps
-from seedance.model.presets import PRESETS, preset
 from seedance.model.refiner import init_refiner_from_base
+from seedance.training.common.cli import pipeline_main
 from seedance.training.common.data import BucketSampler
-from seedance.training.common.distributed import DistEnv, init_distributed, shutdown
+from seedance.training.common.distributed import DistEnv
 from seedance.training.common.trainer import OptimConfig, StepFn, Trainer
 from seedance.training.data.latents import LatentBuckets, LatentDataset
 
@@ -65,16 +64,13 @@ class DiTStageConfig:
     def from_dict(cls, data: dict) -> DiTStageConfig:
         data = dict(data)
         mix = TaskMix(**data.pop("mix", {}))
-        optim = data.pop("optim", {})
-        if "betas" in optim:
-            optim["betas"] = tuple(optim["betas"])
-        return cls(mix=mix, optim=OptimConfig(**optim), **data)
+        return cls(mix=mix, optim=OptimConfig.from_dict(data.pop("optim", {})), **data)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
     def model_config(self) -> ModelConfig:
-        return preset(self.model) if self.model in PRESETS else read_config(Path(self.model))
+        return resolve_config(self.model)
 
 
 def _step_generator(seed: int, rank: int, step: int) -> torch.Generator:
@@ -182,18 +178,5 @@ def train_stage(cfg: DiTStageConfig, out_dir: Path, env: DistEnv | None = None, 
 
 
 def main(argv: list[str] | None = None) -> int:
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="python -m seedance.training.dit", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config", required=True, help="stage config JSON (DiTStageConfig)")
-    parser.add_argument("--out", required=True, help="output directory (checkpoints, metrics, dit.safetensors)")
-    parser.add_argument("--max-steps", type=int, help="stop early at this step (resumable)")
-    parser.add_argument("--no-resume", action="store_true", help="ignore an existing checkpoint in --out")
-    args = parser.parse_args(argv)
-    cfg = DiTStageConfig.from_dict(json.loads(Path(args.config).read_text()))
-    env = init_distributed()
-    try:
-        train_stage(cfg, Path(args.out), env, max_steps=args.max_steps, resume=not args.no_resume)
-    finally:
-        shutdown(env)
-    return 0
+    return pipeline_main(argv, prog="python -m seedance.training.dit", description=__doc__.split("\n\n")[0],
+                         config_cls=DiTStageConfig, train=train_stage)

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import json
-from pathlib import Path
 
-from seedance.training.common.distributed import init_distributed, shutdown
+from seedance.training.common.cli import add_run_arguments, run_from_args
 from seedance.training.rewriter.dpo import RewriterDPOConfig, train_dpo
 from seedance.training.rewriter.sft import RewriterSFTConfig, train_sft
 
@@ -22,16 +20,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="stage", required=True)
     for name, (config_cls, _, help_text) in STAGES.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
-        p.add_argument("--config", required=True, help=f"config JSON ({config_cls.__name__})")
-        p.add_argument("--out", required=True, help="output directory (checkpoint, metrics, model/)")
-        p.add_argument("--max-steps", type=int, help="stop early at this step (resumable)")
-        p.add_argument("--no-resume", action="store_true", help="ignore an existing checkpoint in --out")
+        add_run_arguments(p, config_cls)
     args = parser.parse_args(argv)
     config_cls, train, _ = STAGES[args.stage]
-    cfg = config_cls.from_dict(json.loads(Path(args.config).read_text()))
-    env = init_distributed()
-    try:
-        train(cfg, Path(args.out), env, max_steps=args.max_steps, resume=not args.no_resume)
-    finally:
-        shutdown(env)
-    return 0
+    return run_from_args(args, config_cls, train)

@@ -38,7 +38,7 @@ from seedance.training.rewriter.data import (
     load_rows,
 )
 from seedance.training.rewriter.lora import LoRAConfig, apply_lora, mark_only_lora_trainable, merge_lora
-from seedance.training.rewriter.sft import MODEL_DIR, load_local, optim_from_dict, save_rewriter
+from seedance.training.rewriter.sft import MODEL_DIR, load_local, save_rewriter
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ class RewriterDPOConfig:
         lora = dict(data.pop("lora", {}))
         if "targets" in lora:
             lora["targets"] = tuple(lora["targets"])
-        return cls(lora=LoRAConfig(**lora), optim=optim_from_dict(data.pop("optim", {})), **data)
+        return cls(lora=LoRAConfig(**lora), optim=OptimConfig.from_dict(data.pop("optim", {})), **data)
 
     def sft_dir(self) -> Path:
         path = Path(self.sft_model)

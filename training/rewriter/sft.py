@@ -47,13 +47,6 @@ TOKENIZER_DIR = "tokenizer"
 DEFAULT_LM = TextEncoderConfig(vocab_size=1024, max_length=384)
 
 
-def optim_from_dict(data: dict) -> OptimConfig:
-    data = dict(data)
-    if "betas" in data:
-        data["betas"] = tuple(data["betas"])
-    return OptimConfig(**data)
-
-
 @dataclass(frozen=True)
 class RewriterSFTConfig:
     data: str  # rewrite JSONL (see data.py)
@@ -67,7 +60,7 @@ class RewriterSFTConfig:
     def from_dict(cls, data: dict) -> RewriterSFTConfig:
         data = dict(data)
         lm = TextEncoderConfig(**{**dataclasses.asdict(DEFAULT_LM), **data.pop("lm", {})})
-        return cls(lm=lm, optim=optim_from_dict(data.pop("optim", {})), **data)
+        return cls(lm=lm, optim=OptimConfig.from_dict(data.pop("optim", {})), **data)
 
 
 def load_local(path: str | Path) -> tuple[Any, Any]:

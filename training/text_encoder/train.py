@@ -22,13 +22,13 @@ from safetensors.torch import save_file
 from transformers import AutoModelForCausalLM
 
 from seedance.errors import ConfigError
-from seedance.model.bundle import read_config
+from seedance.model.bundle import resolve_config
 from seedance.model.config import TextEncoderConfig
-from seedance.model.presets import PRESETS, preset
 from seedance.model.text import build_byte_tokenizer, hf_config
 from seedance.model.text.tokenizer import load_tokenizer
+from seedance.training.common.cli import pipeline_main
 from seedance.training.common.data import ResumableSampler
-from seedance.training.common.distributed import DistEnv, init_distributed, shutdown
+from seedance.training.common.distributed import DistEnv
 from seedance.training.common.trainer import OptimConfig, Trainer
 from seedance.training.data.corpus import caption_corpus
 from seedance.training.text_encoder.tokenizer import save_tokenizer, train_bpe_tokenizer
@@ -47,13 +47,10 @@ class TextEncoderTrainConfig:
     @classmethod
     def from_dict(cls, data: dict) -> TextEncoderTrainConfig:
         data = dict(data)
-        optim = data.pop("optim", {})
-        if "betas" in optim:
-            optim["betas"] = tuple(optim["betas"])
-        return cls(optim=OptimConfig(**optim), **data)
+        return cls(optim=OptimConfig.from_dict(data.pop("optim", {})), **data)
 
     def encoder_config(self) -> TextEncoderConfig:
-        cfg = (preset(self.model) if self.model in PRESETS else read_config(Path(self.model))).text_encoder
+        cfg = resolve_config(self.model).text_encoder
         if self.tokenizer_vocab:
             if self.tokenizer_vocab > cfg.vocab_size:
                 raise ConfigError(f"tokenizer_vocab: {self.tokenizer_vocab} exceeds text_encoder.vocab_size "
@@ -111,19 +108,5 @@ def train_text_encoder(cfg: TextEncoderTrainConfig, out_dir: Path, env: DistEnv 
 
 
 def main(argv: list[str] | None = None) -> int:
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="python -m seedance.training.text_encoder",
-                                     description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config", required=True, help="config JSON (TextEncoderTrainConfig)")
-    parser.add_argument("--out", required=True, help="output directory")
-    parser.add_argument("--max-steps", type=int)
-    parser.add_argument("--no-resume", action="store_true")
-    args = parser.parse_args(argv)
-    cfg = TextEncoderTrainConfig.from_dict(json.loads(Path(args.config).read_text()))
-    env = init_distributed()
-    try:
-        train_text_encoder(cfg, Path(args.out), env, max_steps=args.max_steps, resume=not args.no_resume)
-    finally:
-        shutdown(env)
-    return 0
+    return pipeline_main(argv, prog="python -m seedance.training.text_encoder", description=__doc__.split("\n\n")[0],
+                         config_cls=TextEncoderTrainConfig, train=train_text_encoder)

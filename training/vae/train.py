@@ -20,12 +20,12 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from seedance.errors import ConfigError
-from seedance.model.bundle import read_config
+from seedance.model.bundle import resolve_config
 from seedance.model.config import ModelConfig
-from seedance.model.presets import PRESETS, preset
 from seedance.model.vae import CausalVAE
+from seedance.training.common.cli import pipeline_main
 from seedance.training.common.data import ResumableSampler
-from seedance.training.common.distributed import DistEnv, init_distributed, shutdown
+from seedance.training.common.distributed import DistEnv
 from seedance.training.common.trainer import OptimConfig, Trainer
 from seedance.training.data.clips import VideoClips
 from seedance.training.vae.discriminator import HybridDiscriminator
@@ -53,13 +53,10 @@ class VAETrainConfig:
     @classmethod
     def from_dict(cls, data: dict) -> VAETrainConfig:
         data = dict(data)
-        optim = data.pop("optim", {})
-        if "betas" in optim:
-            optim["betas"] = tuple(optim["betas"])
-        return cls(optim=OptimConfig(**optim), **data)
+        return cls(optim=OptimConfig.from_dict(data.pop("optim", {})), **data)
 
     def model_config(self) -> ModelConfig:
-        return preset(self.model) if self.model in PRESETS else read_config(Path(self.model))
+        return resolve_config(self.model)
 
 
 class _Adversary:
@@ -168,18 +165,5 @@ def train_vae(cfg: VAETrainConfig, out_dir: Path, env: DistEnv | None = None, ma
 
 
 def main(argv: list[str] | None = None) -> int:
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="python -m seedance.training.vae", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config", required=True, help="VAE training config JSON (VAETrainConfig)")
-    parser.add_argument("--out", required=True, help="output directory")
-    parser.add_argument("--max-steps", type=int, help="stop early at this step (resumable)")
-    parser.add_argument("--no-resume", action="store_true")
-    args = parser.parse_args(argv)
-    cfg = VAETrainConfig.from_dict(json.loads(Path(args.config).read_text()))
-    env = init_distributed()
-    try:
-        train_vae(cfg, Path(args.out), env, max_steps=args.max_steps, resume=not args.no_resume)
-    finally:
-        shutdown(env)
-    return 0
+    return pipeline_main(argv, prog="python -m seedance.training.vae", description=__doc__.split("\n\n")[0],
+                         config_cls=VAETrainConfig, train=train_vae)
