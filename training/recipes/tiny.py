@@ -4,8 +4,9 @@ Stages (each resumable; a finished stage is skipped on a rerun, an interrupted o
 its checkpoint):
   data        ShapesWorld clips: 64px (single and multi-shot), 32px (low-res pre-training),
               128px (refiner)
-  vae         VAE on random 9-frame 48px crops (L1 + KL + gradient + adversarial), then the
-              thin decoder with the encoder frozen
+  vae         VAE on random 9-frame 48px crops (L1 + KL + gradient; light adversarial terms in
+              the last quarter), reconstruction PSNR on held-out clips; then the thin decoder
+              with the encoder frozen
   text        byte-level BPE tokenizer + decoder-only LM on all captions and prompts (EN + ZH)
   prepare     latents + caption embeddings for the DiT and the refiner
   dit         progressive: T2I at 64px -> image+video at 32px -> image+video at 64px ->
@@ -38,7 +39,7 @@ class TinyRecipe:
     clips64: int = 2000
     clips32: int = 1000
     clips128: int = 300
-    vae_steps: int = 800
+    vae_steps: int = 1500
     thin_steps: int = 250
     text_steps: int = 800
     t2i_steps: int = 600
