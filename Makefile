@@ -14,7 +14,7 @@ help:
 	@echo "make test    run the test suite"
 	@echo "make lint    ruff"
 	@echo "make info    configs and parameter counts"
-	@echo "make train-tiny  train the tiny model on ShapesWorld (~1-1.5 h on 2 cores)"
+	@echo "make train-tiny  train the tiny model on ShapesWorld (~1.5 h on 2 idle cores)"
 	@echo "make bench   benchmarks (installs diffusers for the side-by-side anchors)"
 	@echo "make protos  regenerate the gRPC stubs"
 
@@ -41,7 +41,7 @@ test: install
 	$(PY) -m pytest
 
 # Train every stage of the tiny model on ShapesWorld and write model/weights/tiny (resumable:
-# rerun to continue). About 1-1.5 h on 2 CPU cores; stage times land in .cache/train-tiny/recipe_log.json.
+# rerun to continue). About 1.5 h on 2 idle CPU cores; stage times land in .cache/train-tiny/recipe_log.json.
 train-tiny: install
 	$(PY) -m seedance.training.recipes.tiny --work .cache/train-tiny --model-out model/weights/tiny
 
