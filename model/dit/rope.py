@@ -18,6 +18,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from seedance.kernels.reference import apply_rope  # noqa: F401  (the one definition; re-exported)
+
 
 def axis_frequencies(dims: tuple[int, ...], theta: float, device=None) -> list[Tensor]:
     """Inverse frequencies for each axis: dims[i] // 2 values each."""
@@ -35,13 +37,6 @@ def rope_angles(positions: Tensor, dims: tuple[int, ...], theta: float) -> tuple
     return angles.cos().float(), angles.sin().float()
 
 
-def apply_rope(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
-    """Rotate consecutive pairs of x [B, S, H, D] by angles [B, S, D/2] (broadcast over heads)."""
-    x_pairs = x.float().unflatten(-1, (-1, 2))
-    x0, x1 = x_pairs.unbind(-1)
-    c, s = cos.unsqueeze(-2), sin.unsqueeze(-2)
-    out = torch.stack((x0 * c - x1 * s, x0 * s + x1 * c), dim=-1)
-    return out.flatten(-2).type_as(x)
 
 
 def mm_rope_positions(

@@ -111,6 +111,29 @@ class LatentDatasetWriter:
         return directory
 
 
+class BucketWriters:
+    """One LatentDatasetWriter per clip shape, all sharing the empty caption; written as
+    OUT/<bucket>/ folders (the layout LatentBuckets reads)."""
+
+    def __init__(self, text_dim: int, max_text_len: int, uncond: tuple[torch.Tensor, torch.Tensor]):
+        self.text_dim, self.max_len, self.uncond = text_dim, max_text_len, uncond
+        self.writers: dict[str, LatentDatasetWriter] = {}
+
+    def bucket(self, name: str) -> LatentDatasetWriter:
+        if name not in self.writers:
+            self.writers[name] = LatentDatasetWriter(text_dim=self.text_dim, max_text_len=self.max_len)
+            self.writers[name].set_uncond(*self.uncond)
+        return self.writers[name]
+
+    def __bool__(self) -> bool:
+        return bool(self.writers)
+
+    def write(self, out: Path, meta: dict) -> Path:
+        for name, writer in self.writers.items():
+            writer.write(Path(out) / name, meta)
+        return Path(out)
+
+
 class LatentDataset:
     """A prepared directory, loaded fully into memory (tiny/small scale)."""
 

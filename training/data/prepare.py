@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from seedance.model.bundle import ModelBundle, load_bundle
 from seedance.model.conditioning import frames_to_video_tensor
 from seedance.model.media import read_video
-from seedance.training.data.latents import CAPTION_KINDS, DatasetError, LatentDatasetWriter
+from seedance.training.data.latents import CAPTION_KINDS, BucketWriters, DatasetError
 from seedance.training.data.shapesworld import i2v_caption, read_manifest, row_spec
 from seedance.training.data.shapesworld.spec import ClipSpec
 
@@ -66,13 +66,29 @@ def encode_clip(bundle: ModelBundle, frames: np.ndarray, lowres: tuple[int, int]
 
 
 @torch.no_grad()
+def encode_captions(te, texts: dict[str, list[str]]) -> dict[str, list[tuple[torch.Tensor, torch.Tensor]]]:
+    """Each kind's captions -> unpadded (hidden, mask) per caption, as LatentDatasetWriter.add takes."""
+    captions = {}
+    for kind in CAPTION_KINDS:
+        emb = te.encode(texts[kind])
+        captions[kind] = [(emb.hidden[k][emb.mask[k]], emb.mask[k][emb.mask[k]]) for k in range(len(texts[kind]))]
+    return captions
+
+
+def bucket_writers(te) -> BucketWriters:
+    """Writers keyed by clip shape, with the text encoder's empty caption as the unconditional one."""
+    empty = te.encode([""])
+    return BucketWriters(te.cfg.hidden_size, te.cfg.max_length,
+                         (empty.hidden[0][empty.mask[0]], empty.mask[0][empty.mask[0]]))
+
+
+@torch.no_grad()
 def prepare_shapesworld(data: Path, model_dir: Path, out: Path, lowres: tuple[int, int] | None = None,
                         limit: int | None = None, progress: bool = True) -> Path:
     bundle = load_bundle(Path(model_dir))
     rows = read_manifest(Path(data) / "manifest.jsonl")[:limit]
     te = bundle.text_encoder
-    empty = te.encode([""])
-    writers: dict[str, LatentDatasetWriter] = {}  # one bucket per clip shape (frames, size)
+    writers = bucket_writers(te)  # one bucket per clip shape (frames, size)
     tc = bundle.config.vae.temporal_compression
     skipped: list[str] = []
     iterator = rows
@@ -88,26 +104,17 @@ def prepare_shapesworld(data: Path, model_dir: Path, out: Path, lowres: tuple[in
             continue
         spec = row_spec(row)
         latent, low = encode_clip(bundle, frames, lowres)
-        texts = clip_captions(row, spec)
-        captions = {}
-        for kind in CAPTION_KINDS:
-            emb = te.encode(texts[kind])
-            captions[kind] = [(emb.hidden[k][emb.mask[k]], emb.mask[k][emb.mask[k]]) for k in range(len(texts[kind]))]
+        captions = encode_captions(te, clip_captions(row, spec))
         shots = latent_frame_shots(row["shots"], latent.shape[1], tc)
         bucket = f"{row['frames']}f_{row['width']}x{row['height']}"
-        if bucket not in writers:
-            writers[bucket] = LatentDatasetWriter(text_dim=te.cfg.hidden_size, max_text_len=te.cfg.max_length)
-            writers[bucket].set_uncond(empty.hidden[0][empty.mask[0]], empty.mask[0][empty.mask[0]])
-        writers[bucket].add(latent, captions, shots, moving=is_moving(spec), lowres=low)
+        writers.bucket(bucket).add(latent, captions, shots, moving=is_moving(spec), lowres=low)
     for line in skipped:
         print(f"warning: skipped {line}", file=sys.stderr)
     if not writers:
         raise DatasetError(f"{data}: no readable clips")
     meta = {"source": str(data), "model": str(model_dir), "fps": rows[0]["fps"],
             "lowres": list(lowres) if lowres else None, "skipped": skipped}
-    for name, writer in writers.items():
-        writer.write(Path(out) / name, meta)
-    return Path(out)
+    return writers.write(Path(out), meta)
 
 
 def main(argv: list[str] | None = None) -> int:

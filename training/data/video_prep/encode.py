@@ -21,8 +21,8 @@ import torch
 
 from seedance.model.bundle import load_bundle
 from seedance.model.media import read_video
-from seedance.training.data.latents import CAPTION_KINDS, DatasetError, LatentDatasetWriter
-from seedance.training.data.prepare import encode_clip
+from seedance.training.data.latents import DatasetError
+from seedance.training.data.prepare import bucket_writers, encode_captions, encode_clip
 
 from .pipeline import MANIFEST
 
@@ -62,8 +62,7 @@ def encode_prepared(data: str | Path, model_dir: str | Path, out: str | Path,
     rows = [json.loads(line) for line in manifest.read_text(encoding="utf-8").splitlines() if line.strip()]
     bundle = load_bundle(Path(model_dir))
     te, vae_cfg = bundle.text_encoder, bundle.config.vae
-    empty = te.encode([""])
-    writers: dict[str, LatentDatasetWriter] = {}
+    writers = bucket_writers(te)
     skipped: list[str] = []
     iterator: Any = rows
     if progress:
@@ -82,22 +81,14 @@ def encode_prepared(data: str | Path, model_dir: str | Path, out: str | Path,
             skipped.append(f"{row.get('id', '?')} ({row.get('source', '?')}): {type(e).__name__}: {e}")
             continue
         latent, low = encode_clip(bundle, frames, lowres)
-        captions = {}
-        for kind in CAPTION_KINDS:
-            emb = te.encode(texts[kind])
-            captions[kind] = [(emb.hidden[k][emb.mask[k]], emb.mask[k][emb.mask[k]]) for k in range(len(texts[kind]))]
+        captions = encode_captions(te, texts)
         bucket = f"{len(frames)}f_{frames.shape[2]}x{frames.shape[1]}_{round(fps)}fps"
-        if bucket not in writers:
-            writers[bucket] = LatentDatasetWriter(text_dim=te.cfg.hidden_size, max_text_len=te.cfg.max_length)
-            writers[bucket].set_uncond(empty.hidden[0][empty.mask[0]], empty.mask[0][empty.mask[0]])
         shots = torch.zeros(latent.shape[1], dtype=torch.long)  # each prepared clip is one shot
-        writers[bucket].add(latent, captions, shots, moving=True, lowres=low)  # static clips were dropped
+        writers.bucket(bucket).add(latent, captions, shots, moving=True, lowres=low)  # static clips were dropped
     for line in skipped:
         print(f"warning: skipped {line}", file=sys.stderr)
     if not writers:
         raise DatasetError(f"{data}: no clip could be encoded ({len(skipped)} skipped)")
     meta = {"source": str(data), "model": str(model_dir), "fps": rows[0]["fps"],
             "lowres": list(lowres) if lowres else None, "skipped": skipped}
-    for name, writer in writers.items():
-        writer.write(out / name, meta)
-    return out, skipped
+    return writers.write(out, meta), skipped
