@@ -7,13 +7,14 @@ STAMP := $(VENV)/.seedance-installed
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: help install demo test lint format info clean train-tiny
+.PHONY: help install redis demo test lint format info clean train-tiny serve
 
 help:
 	@echo "make demo    generate a video from a prompt with the embedded model (no servers)"
 	@echo "make test    run the test suite"
 	@echo "make lint    ruff"
 	@echo "make info    configs and parameter counts"
+	@echo "make serve   run the serving platform locally until Ctrl-C (then: seedance client ...)"
 	@echo "make train-tiny  train the tiny model on ShapesWorld (~1.5 h on 2 idle cores)"
 	@echo "make bench   benchmarks (installs diffusers for the side-by-side anchors)"
 	@echo "make protos  regenerate the gRPC stubs"
@@ -30,7 +31,19 @@ $(STAMP): pyproject.toml setup.py
 	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'
 	@touch $@
 
-install: $(STAMP)
+# Redis for the serving platform's task store (`seedance serve`, the serving tests): a system
+# package, installed with apt when missing and we may (root, or passwordless sudo).
+REDIS := $(shell command -v redis-server 2>/dev/null)
+redis:
+ifeq ($(REDIS),)
+	@echo "installing redis-server (apt)"; \
+	if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO="sudo -n"; fi; \
+	($$SUDO apt-get install -y -qq redis-server >/dev/null 2>&1 || \
+	 ($$SUDO apt-get update -qq >/dev/null 2>&1 && $$SUDO apt-get install -y -qq redis-server >/dev/null)) || \
+	 { echo "could not install redis-server: install it yourself (Debian/Ubuntu: apt-get install redis-server)"; exit 1; }
+endif
+
+install: $(STAMP) redis
 
 DEMO_PROMPT ?= a red circle moves to the right
 demo: install
@@ -39,6 +52,10 @@ demo: install
 
 test: install
 	$(PY) -m pytest
+
+# The serving platform on loopback until Ctrl-C (Redis, SeaweedFS, Ray Serve, the public endpoint).
+serve: install
+	$(VENV)/bin/seedance serve
 
 # Train every stage of the tiny model on ShapesWorld and write model/weights/tiny (resumable:
 # rerun to continue). About 1.5 h on 2 idle CPU cores; stage times land in .cache/train-tiny/recipe_log.json.

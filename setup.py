@@ -38,6 +38,7 @@ setup(
         "seedance.model": ["weights/*/*", "weights/*/*/*"],
         "seedance.protos.seedance.v1": ["*.proto", "*.pyi"],
         "seedance.training.eval": ["*.jsonl"],
+        "seedance.services": ["*.yaml"],
     },
     include_package_data=True,
 )

@@ -21,6 +21,7 @@ from seedance.model.pipeline.request import GenerationRequest, Plan
 from seedance.protos.seedance.v1 import common_pb2 as pb
 from seedance.protos.seedance.v1 import video_generation_pb2 as vg
 from seedance.services.errors import QueueFullError, TaskNotFoundError, TaskStateError
+from seedance.services.validation import request_echo
 
 FINAL = frozenset({pb.TASK_STATUS_SUCCEEDED, pb.TASK_STATUS_FAILED, pb.TASK_STATUS_CANCELLED,
                    pb.TASK_STATUS_EXPIRED})
@@ -67,8 +68,9 @@ class MemoryTaskStore:
         self._seq = itertools.count(1)
 
     # -- client side ------------------------------------------------------------------------------
-    def create(self, owner: str, echo: vg.CreateTaskRequest, request: GenerationRequest, plan: Plan) -> vg.Task:
+    def create(self, owner: str, raw: vg.CreateTaskRequest, request: GenerationRequest, plan: Plan) -> vg.Task:
         """Queue a validated request, or return the caller's task with the same idempotency key."""
+        echo = request_echo(raw)
         with self._cond:
             key = echo.idempotency_key
             if key and (owner, key) in self._keys:

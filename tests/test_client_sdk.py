@@ -1,6 +1,7 @@
-"""The client SDK end to end over real gRPC on loopback, against the reference server running the
-real in-process pipeline (tiny preset). Any VideoGeneration server must pass these: the `server`
-fixture is the only server-specific part (one worker, outputs served over HTTP)."""
+"""The client SDK end to end over real gRPC on loopback, against every VideoGeneration server we
+run: the reference server (the in-process pipeline, outputs over HTTP) and the platform's own
+path (Redis task store, TaskRunner over the stage services, outputs in SeaweedFS behind
+presigned URLs). The `server` fixture is the only server-specific part."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from seedance.client.errors import (
 from seedance.model.bundle import default_bundle
 from seedance.model.pipeline import SeedancePipeline
 from seedance.services.reference_server import ReferenceServer
+from stage_platform import StagePlatform
 
 FAST = {"frames": 5, "steps": 2}
 FAST_BACKOFF = Backoff(retries=3, initial_s=0.05, max_s=0.2)
@@ -38,10 +40,14 @@ def pipeline() -> SeedancePipeline:
     return SeedancePipeline(default_bundle())
 
 
-@pytest.fixture(scope="module")
-def server(pipeline, tmp_path_factory):
-    with ReferenceServer(pipeline, tmp_path_factory.mktemp("served")) as srv:
-        yield srv
+@pytest.fixture(scope="module", params=["reference", "stages"])
+def server(request, pipeline, tmp_path_factory):
+    if request.param == "reference":
+        with ReferenceServer(pipeline, tmp_path_factory.mktemp("served")) as srv:
+            yield srv
+    else:
+        with StagePlatform(pipeline, tmp_path_factory.mktemp("platform")) as srv:
+            yield srv
 
 
 @pytest.fixture(scope="module")

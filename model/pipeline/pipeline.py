@@ -113,6 +113,13 @@ class SeedancePipeline:
         video = frames_to_video_tensor(frames).to(self.device)
         return vae.normalize(vae.encode(video).mode())
 
+    @torch.no_grad()
+    def encode_upsampled(self, frames: np.ndarray, width: int, height: int) -> Tensor:
+        """The refiner's extra input: the base video upsampled (trilinear) to width x height, encoded."""
+        video = frames_to_video_tensor(frames).to(self.device)
+        up = F.interpolate(video, size=(video.shape[2], height, width), mode="trilinear", align_corners=False)
+        return self.bundle.vae.normalize(self.bundle.vae.encode(up).mode())
+
     def condition(self, p: Plan, latent_shape: tuple[int, ...], width: int, height: int) -> tuple[Tensor, Tensor]:
         """Clean latents of the given frames and the frame mask [1, T]: first (I2V), last, or none."""
         cond = torch.zeros(latent_shape, device=self.device)
@@ -124,11 +131,12 @@ class SeedancePipeline:
         return cond, mask
 
     @torch.no_grad()
-    def denoise(self, dit: SeedanceDiT, p: Plan, text: tuple[TextTokens, TextTokens], noise: Tensor,
+    def denoise(self, dit: SeedanceDiT, num_shots: int, text: tuple[TextTokens, TextTokens], noise: Tensor,
                 cond: Tensor, mask: Tensor, steps: int, guidance: float, extra: Tensor | None = None,
                 progress: Callable[[int, int, Tensor], None] | None = None) -> Tensor:
-        """Sample a normalised latent with CFG; the text embeddings are computed once, outside."""
-        shots = frame_shots(noise.shape[2], len(p.prompts)).to(self.device)[None]
+        """Sample a normalised latent with CFG; the text embeddings are computed once, outside.
+        The latent frames are split evenly between `num_shots` captions."""
+        shots = frame_shots(noise.shape[2], num_shots).to(self.device)[None]
         both = stack_text(list(text))
 
         def velocity(x: Tensor, t: Tensor, cfg_pair: bool) -> Tensor:
@@ -173,7 +181,7 @@ class SeedancePipeline:
         noise = torch.randn((1, c, t, h, w), generator=gen).to(self.device)
         cond, mask = self.condition(p, noise.shape, p.base_width, p.base_height)
         on_step = lambda s, n, _x: report(Progress("denoise", s, n))  # noqa: E731
-        latent = timed("denoise", lambda: self.denoise(self.bundle.dit, p, text, noise, cond, mask, p.steps,
+        latent = timed("denoise", lambda: self.denoise(self.bundle.dit, len(p.prompts), text, noise, cond, mask, p.steps,
                                                         p.guidance, progress=on_step))
         frames = timed("decode", lambda: self.decode(latent))
         report(Progress("decode", 1, 1))
@@ -195,15 +203,12 @@ class SeedancePipeline:
         if refiner is None:
             raise RuntimeError("this model has no refiner")
         start = time.perf_counter()
-        with torch.no_grad():
-            video = frames_to_video_tensor(base).to(self.device)
-            up = F.interpolate(video, size=(video.shape[2], p.height, p.width), mode="trilinear", align_corners=False)
-            low_res = self.bundle.vae.normalize(self.bundle.vae.encode(up).mode())
+        low_res = self.encode_upsampled(base, p.width, p.height)
         noise = torch.randn(low_res.shape, generator=gen).to(self.device)
         cond, mask = self.condition(p, noise.shape, p.width, p.height)
         on_step = lambda s, n, _x: report(Progress("refine", s, n))  # noqa: E731
         sampler = self.config.sampler
-        latent = self.denoise(refiner, p, text, noise, cond, mask, p.refine_steps, sampler.refine_guidance,
+        latent = self.denoise(refiner, len(p.prompts), text, noise, cond, mask, p.refine_steps, sampler.refine_guidance,
                               extra=low_res, progress=on_step)
         timings["refine"] = round(time.perf_counter() - start, 4)
         frames = self.decode(latent)

