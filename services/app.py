@@ -22,6 +22,7 @@ import logging
 import os
 import threading
 import uuid
+from pathlib import Path
 from typing import Any
 
 from ray import serve
@@ -225,7 +226,7 @@ def _api_keys(path: str | None) -> frozenset[str] | None:
     """API keys, one per line, from a file (never from the config itself); None = no auth."""
     if not path:
         return None
-    keys = frozenset(line.strip() for line in open(path, encoding="utf-8") if line.strip())
+    keys = frozenset(line.strip() for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip())
     if not keys:
         raise ValueError(f"api_keys_file: {path} holds no keys")
     return keys

@@ -17,6 +17,7 @@ import time
 import av
 import pytest
 from PIL import Image
+from stage_platform import StagePlatform
 
 from seedance.client import AsyncSeedanceClient, Backoff, SeedanceClient, Stage, TaskStatus
 from seedance.client.errors import (
@@ -29,7 +30,6 @@ from seedance.client.errors import (
 from seedance.model.bundle import default_bundle
 from seedance.model.pipeline import SeedancePipeline
 from seedance.services.reference_server import ReferenceServer
-from stage_platform import StagePlatform
 
 FAST = {"frames": 5, "steps": 2}
 FAST_BACKOFF = Backoff(retries=3, initial_s=0.05, max_s=0.2)
