@@ -82,10 +82,12 @@ def _with_options(app: Any, name: str, opts: dict[str, Any]) -> Any:
     """Apply a config's per-deployment options (replicas, autoscaling, ray_actor_options)."""
     if not opts:
         return app
-    node = app._bound_deployment
+    from ray.serve.deployment import Application
+
+    node = app._bound_deployment  # the builder's bound deployment (init args already set)
     if node.name != name:
         raise ValueError(f"serve config: application's deployment is {node.name!r}, not {name!r}")
-    return node.options(**opts).bind(*app._bound_deployment_args, **app._bound_deployment_kwargs)
+    return Application(node.options(**opts))
 
 
 def _wait_running(names: list[str], timeout_s: float = 300.0) -> None:
@@ -124,6 +126,13 @@ class LocalPlatform:
         return path
 
     def start(self) -> LocalPlatform:
+        # Every Ray port on loopback (ENVIRONMENT.md), no usage reporting, and patient readiness
+        # checks: on a busy 2-core machine a proxy or replica can take longer than Ray's 5 s to start.
+        # Set before Ray starts: its processes inherit this environment.
+        for key, value in (("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0"), ("RAY_USAGE_STATS_ENABLED", "0"),
+                           ("RAY_SERVE_PROXY_READY_CHECK_TIMEOUT_S", "60"),
+                           ("RAY_SERVE_PROXY_HEALTH_CHECK_TIMEOUT_S", "60")):
+            os.environ.setdefault(key, value)
         import ray
         from ray import serve
 
@@ -141,8 +150,6 @@ class LocalPlatform:
                "SEEDANCE_S3_SECRET_KEY": s3.secret_key, "SEEDANCE_S3_BUCKET": s3.bucket,
                "SEEDANCE_TRACE_EXPORTER": os.environ.get("SEEDANCE_TRACE_EXPORTER", "none"),
                "RAY_USAGE_STATS_ENABLED": "0", "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
-        # Every Ray port on loopback (ENVIRONMENT.md) and no usage reporting.
-        os.environ.update(RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0", RAY_USAGE_STATS_ENABLED="0")
         ray.init(address="local", _node_ip_address="127.0.0.1", num_cpus=self.s.num_cpus, include_dashboard=False,
                  object_store_memory=300 * 1024 * 1024, _temp_dir=str(self._ray_tmp()),
                  runtime_env={"env_vars": env}, log_to_driver=False, configure_logging=False)

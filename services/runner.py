@@ -109,8 +109,8 @@ def _retry(stage: str, fn: Callable[[], T], attempts: int, backoff_s: float) -> 
 
 class TaskRunner:
     def __init__(self, store: RedisTaskStore, stages: Stages, storage: ObjectStorage, config: ModelConfig,
-                 worker_id: str = "runner", thin_decoder: bool = False, stage_attempts: int = 3,
-                 retry_backoff_s: float = 0.5, on_finish: Callable[[str, float, dict], None] | None = None):
+                 worker_id: str = "runner", thin_decoder: bool = False, stage_attempts: int = 5,
+                 retry_backoff_s: float = 1.0, on_finish: Callable[[str, float, dict], None] | None = None):
         self.store, self.stages, self.storage, self.config = store, stages, storage, config
         self.worker_id, self.thin_decoder = worker_id, thin_decoder
         self.stage_attempts, self.retry_backoff_s = stage_attempts, retry_backoff_s
