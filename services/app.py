@@ -27,6 +27,7 @@ from typing import Any
 
 from ray import serve
 
+from seedance.protos.seedance.v1 import stages_pb2 as st
 from seedance.services import stages, tracing
 
 log = logging.getLogger(__name__)
@@ -69,11 +70,14 @@ class BatchedTextEncoder(_StageReplica, stages.TextEncoderStage):
     text encoder instead of one per call."""
 
     async def Encode(self, request: Any, grpc_context: Any = None, trace_context: dict | None = None) -> Any:
+        raw = isinstance(request, bytes)  # bytes over DeploymentHandles (see stages._answer_errors)
+        req = st.EncodeTextRequest.FromString(request) if raw else request
         try:
-            if not request.captions:  # checked here so one bad call cannot fail a whole batch
+            if not req.captions:  # checked here so one bad call cannot fail a whole batch
                 raise stages.InvalidRequestError("captions", "must hold at least one caption")
-            with tracing.span("TextEncoder.Encode", trace_context, task_id=request.task_id):
-                return await self._encode_batch(request)
+            with tracing.span("TextEncoder.Encode", trace_context, task_id=req.task_id):
+                out = await self._encode_batch(req)
+            return out.SerializeToString() if raw else out
         except Exception as e:
             if grpc_context is not None:
                 from seedance.services.errors import grpc_status
@@ -103,33 +107,53 @@ def build_stage(args: dict[str, Any]) -> Any:
                                        thin_decoder=bool(args.get("thin_decoder", False)))
 
 
+class _Stream:
+    """A streamed stage call over a DeploymentHandle: parses each event; `cancel()` stops it."""
+
+    def __init__(self, response: Any):
+        self.response = response
+
+    def __iter__(self) -> Any:
+        for raw in self.response:
+            yield st.DenoiseEvent.FromString(raw)
+
+    def cancel(self) -> None:
+        self.response.cancel()
+
+
 class RayStages:
-    """The runner's Stages over DeploymentHandles (services.runner.Stages)."""
+    """The runner's Stages over DeploymentHandles (services.runner.Stages). Messages travel
+    serialized: Ray cannot pickle protobuf messages."""
 
     def __init__(self, timeout_s: float = 600.0):
         self.h = {app: serve.get_deployment_handle(name, app_name=app) for app, (name, _) in STAGE_APPS.items()}
         self.timeout_s = timeout_s
 
-    def _call(self, app: str, method: str, req: Any, trace: dict) -> Any:
-        return getattr(self.h[app], method).remote(req, trace_context=trace).result(timeout_s=self.timeout_s)
+    def _call(self, app: str, method: str, req: Any, trace: dict, response_type: type) -> Any:
+        raw = getattr(self.h[app], method).remote(req.SerializeToString(), trace_context=trace)
+        return response_type.FromString(raw.result(timeout_s=self.timeout_s))
+
+    def _stream(self, app: str, method: str, req: Any, trace: dict) -> _Stream:
+        handle = self.h[app].options(stream=True)
+        return _Stream(getattr(handle, method).remote(req.SerializeToString(), trace_context=trace))
 
     def rewrite(self, req, trace):
-        return self._call("rewriter", "Rewrite", req, trace)
+        return self._call("rewriter", "Rewrite", req, trace, st.RewriteResponse)
 
     def encode_text(self, req, trace):
-        return self._call("text_encoder", "Encode", req, trace)
+        return self._call("text_encoder", "Encode", req, trace, st.EncodeTextResponse)
 
     def vae_encode(self, req, trace):
-        return self._call("vae", "Encode", req, trace)
+        return self._call("vae", "Encode", req, trace, st.VAEEncodeResponse)
 
     def vae_decode(self, req, trace):
-        return self._call("vae", "Decode", req, trace)
+        return self._call("vae", "Decode", req, trace, st.VAEDecodeResponse)
 
     def denoise_stream(self, req, trace):
-        return self.h["denoiser"].options(stream=True).DenoiseStream.remote(req, trace_context=trace)
+        return self._stream("denoiser", "DenoiseStream", req, trace)
 
     def refine_stream(self, req, trace):
-        return self.h["refiner"].options(stream=True).RefineStream.remote(req, trace_context=trace)
+        return self._stream("refiner", "RefineStream", req, trace)
 
 
 class _ServeContext:

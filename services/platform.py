@@ -68,13 +68,17 @@ def deploy(cfg: dict[str, Any]) -> None:
     """Run every application of a Serve config in this Ray cluster (stages first)."""
     from ray import serve
     from ray._common.utils import import_attr
+    from ray.serve.api import RunTarget
 
-    for app in sorted(cfg["applications"], key=lambda a: a["name"] == "gateway"):
+    targets = []
+    for app in cfg["applications"]:
         built = import_attr(app["import_path"].replace(":", "."))(copy.deepcopy(app.get("args", {})))
         for dep in app["deployments"]:
             opts = {k: v for k, v in dep.items() if k != "name"}
             built = _with_options(built, dep["name"], opts)
-        serve.run(built, name=app["name"], route_prefix=app.get("route_prefix"), blocking=False)
+        targets.append(RunTarget(built, name=app["name"], route_prefix=app.get("route_prefix")))
+    # All at once: replicas start in parallel (the gateway's handles resolve when the stages are up).
+    serve.run_many(targets, wait_for_ingress_deployment_creation=False, wait_for_applications_running=False)
     _wait_running([a["name"] for a in cfg["applications"]])
 
 

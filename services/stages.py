@@ -13,6 +13,7 @@ the stage's span to the caller's trace across DeploymentHandles.
 
 from __future__ import annotations
 
+import inspect
 import queue
 import threading
 from collections.abc import Callable, Iterator
@@ -49,44 +50,45 @@ def load_pipeline(model_dir: str | None = None, device: str = "cpu", thin_decode
     return SeedancePipeline(load_model(model_dir), device=device, thin_decoder=thin_decoder)
 
 
-def _answer_errors(method: Callable[..., Any]) -> Callable[..., Any]:
-    """Mirror a typed error onto the gRPC context (status + "FIELD: RULE"), then re-raise it."""
+def _answer_errors(request_type: type) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Wrap a stage RPC: a span joined to the caller's trace; a typed error mirrored onto the gRPC
+    context (status + "FIELD: RULE") and re-raised. Called with serialized bytes (the
+    DeploymentHandle path: Ray cannot pickle protobuf messages), it parses them and answers
+    bytes; called with a message (the gRPC proxy path), it answers a message."""
 
-    def wrapper(self: Any, request: Any, grpc_context: Any = None, trace_context: dict | None = None) -> Any:
-        name = f"{type(self).__name__.removesuffix('Stage')}.{method.__name__}"
-        with tracing.span(name, trace_context, task_id=getattr(request, "task_id", "")):
-            try:
-                return method(self, request)
-            except Exception as e:
-                if grpc_context is not None:
-                    code, message = grpc_status(e)
-                    grpc_context.set_code(code)
-                    grpc_context.set_details(message)
-                raise
+    def decorate(method: Callable[..., Any]) -> Callable[..., Any]:
+        streaming = inspect.isgeneratorfunction(method)
 
-    wrapper.__name__ = method.__name__
-    wrapper.__doc__ = method.__doc__
-    return wrapper
+        def call(self: Any, request: Any, grpc_context: Any, trace_context: dict | None) -> Any:
+            raw = isinstance(request, bytes)
+            req = request_type.FromString(request) if raw else request
+            name = f"{type(self).__name__.removesuffix('Replica').removesuffix('Stage')}.{method.__name__}"
+            with tracing.span(name, trace_context, task_id=getattr(req, "task_id", "")):
+                try:
+                    if streaming:
+                        for event in method(self, req):
+                            yield event.SerializeToString() if raw else event
+                    else:
+                        out = method(self, req)
+                        yield out.SerializeToString() if raw else out
+                except Exception as e:
+                    if grpc_context is not None:
+                        code, message = grpc_status(e)
+                        grpc_context.set_code(code)
+                        grpc_context.set_details(message)
+                    raise
 
+        if streaming:
+            def wrapper(self: Any, request: Any, grpc_context: Any = None, trace_context: dict | None = None) -> Any:
+                yield from call(self, request, grpc_context, trace_context)
+        else:
+            def wrapper(self: Any, request: Any, grpc_context: Any = None, trace_context: dict | None = None) -> Any:
+                return next(call(self, request, grpc_context, trace_context))
 
-def _stream_errors(method: Callable[..., Iterator[Any]]) -> Callable[..., Iterator[Any]]:
-    """The streaming form of _answer_errors."""
+        wrapper.__name__, wrapper.__doc__ = method.__name__, method.__doc__
+        return wrapper
 
-    def wrapper(self: Any, request: Any, grpc_context: Any = None, trace_context: dict | None = None) -> Iterator[Any]:
-        name = f"{type(self).__name__.removesuffix('Stage')}.{method.__name__}"
-        with tracing.span(name, trace_context, task_id=getattr(request, "task_id", "")):
-            try:
-                yield from method(self, request)
-            except Exception as e:
-                if grpc_context is not None:
-                    code, message = grpc_status(e)
-                    grpc_context.set_code(code)
-                    grpc_context.set_details(message)
-                raise
-
-    wrapper.__name__ = method.__name__
-    wrapper.__doc__ = method.__doc__
-    return wrapper
+    return decorate
 
 
 class _Stage:
@@ -97,7 +99,7 @@ class _Stage:
 
 
 class RewriterStage(_Stage):
-    @_answer_errors
+    @_answer_errors(st.RewriteRequest)
     def Rewrite(self, request: st.RewriteRequest) -> st.RewriteResponse:
         from seedance.model.pipeline.request import _check_prompt
 
@@ -114,7 +116,7 @@ class RewriterStage(_Stage):
 
 
 class TextEncoderStage(_Stage):
-    @_answer_errors
+    @_answer_errors(st.EncodeTextRequest)
     def Encode(self, request: st.EncodeTextRequest) -> st.EncodeTextResponse:
         return self.encode_many([request])[0]
 
@@ -240,12 +242,12 @@ class _Denoising(_Stage):
 
 
 class DenoiserStage(_Denoising):
-    @_answer_errors
+    @_answer_errors(st.DenoiseRequest)
     def Denoise(self, request: st.DenoiseRequest) -> st.DenoiseResponse:
         latent = self._sample(self.pipeline.bundle.dit, self._inputs(request, "denoise"), None)
         return st.DenoiseResponse(latent=from_torch(latent, "latent"))
 
-    @_stream_errors
+    @_answer_errors(st.DenoiseRequest)
     def DenoiseStream(self, request: st.DenoiseRequest) -> Iterator[st.DenoiseEvent]:
         yield from self._stream(self.pipeline.bundle.dit, self._inputs(request, "denoise"), None)
 
@@ -262,12 +264,12 @@ class RefinerStage(_Denoising):
                                                  f"got {list(low_res.shape)}")
         return refiner, inputs, low_res.to(self.pipeline.device)
 
-    @_answer_errors
+    @_answer_errors(st.RefineRequest)
     def Refine(self, request: st.RefineRequest) -> st.DenoiseResponse:
         refiner, inputs, low_res = self._refine_inputs(request)
         return st.DenoiseResponse(latent=from_torch(self._sample(refiner, inputs, low_res), "latent"))
 
-    @_stream_errors
+    @_answer_errors(st.RefineRequest)
     def RefineStream(self, request: st.RefineRequest) -> Iterator[st.DenoiseEvent]:
         refiner, inputs, low_res = self._refine_inputs(request)
         yield from self._stream(refiner, inputs, low_res)
@@ -278,7 +280,7 @@ class VAEStage(_Stage):
         super().__init__(*args, **kwargs)
         self._thin = self.pipeline.bundle.thin_vae
 
-    @_answer_errors
+    @_answer_errors(st.VAEEncodeRequest)
     def Encode(self, request: st.VAEEncodeRequest) -> st.VAEEncodeResponse:
         from PIL import Image
 
@@ -300,7 +302,7 @@ class VAEStage(_Stage):
             raise InvalidRequestError("frames", str(e)) from None
         return st.VAEEncodeResponse(latent=from_torch(latent, "latent"))
 
-    @_answer_errors
+    @_answer_errors(st.VAEDecodeRequest)
     def Decode(self, request: st.VAEDecodeRequest) -> st.VAEDecodeResponse:
         from seedance.model.conditioning import video_tensor_to_frames
 
