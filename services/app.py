@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import threading
 import uuid
 from pathlib import Path
@@ -107,15 +108,43 @@ def build_stage(args: dict[str, Any]) -> Any:
                                        thin_decoder=bool(args.get("thin_decoder", False)))
 
 
-class _Stream:
-    """A streamed stage call over a DeploymentHandle: parses each event; `cancel()` stops it."""
+class StageStalled(Exception):
+    """A streamed stage call sent nothing for too long (its replica is gone or wedged)."""
 
-    def __init__(self, response: Any):
-        self.response = response
+
+class _Stream:
+    """A streamed stage call over a DeploymentHandle: parses each event; `cancel()` stops it.
+
+    Events are read on a helper thread so a stream that stops sending (a killed replica is not
+    always reported to the caller at once) raises StageStalled after `stall_s`, which the runner
+    retries like any failed stage call, instead of waiting forever."""
+
+    def __init__(self, response: Any, stall_s: float):
+        self.response, self.stall_s = response, stall_s
+        self.events: queue.Queue = queue.Queue()
+        threading.Thread(target=self._read, name="stage-stream", daemon=True).start()
+
+    def _read(self) -> None:
+        try:
+            for raw in self.response:
+                self.events.put(("event", raw))
+            self.events.put(("end", None))
+        except BaseException as e:
+            self.events.put(("error", e))
 
     def __iter__(self) -> Any:
-        for raw in self.response:
-            yield st.DenoiseEvent.FromString(raw)
+        while True:
+            try:
+                kind, value = self.events.get(timeout=self.stall_s)
+            except queue.Empty:
+                self.cancel()
+                raise StageStalled(f"no event for {self.stall_s:.0f} s") from None
+            if kind == "event":
+                yield st.DenoiseEvent.FromString(value)
+            elif kind == "error":
+                raise value
+            else:
+                return
 
     def cancel(self) -> None:
         self.response.cancel()
@@ -125,9 +154,9 @@ class RayStages:
     """The runner's Stages over DeploymentHandles (services.runner.Stages). Messages travel
     serialized: Ray cannot pickle protobuf messages."""
 
-    def __init__(self, timeout_s: float = 600.0):
+    def __init__(self, timeout_s: float = 600.0, stall_s: float = 120.0):
         self.h = {app: serve.get_deployment_handle(name, app_name=app) for app, (name, _) in STAGE_APPS.items()}
-        self.timeout_s = timeout_s
+        self.timeout_s, self.stall_s = timeout_s, stall_s
 
     def _call(self, app: str, method: str, req: Any, trace: dict, response_type: type) -> Any:
         raw = getattr(self.h[app], method).remote(req.SerializeToString(), trace_context=trace)
@@ -135,7 +164,7 @@ class RayStages:
 
     def _stream(self, app: str, method: str, req: Any, trace: dict) -> _Stream:
         handle = self.h[app].options(stream=True)
-        return _Stream(getattr(handle, method).remote(req.SerializeToString(), trace_context=trace))
+        return _Stream(getattr(handle, method).remote(req.SerializeToString(), trace_context=trace), self.stall_s)
 
     def rewrite(self, req, trace):
         return self._call("rewriter", "Rewrite", req, trace, st.RewriteResponse)
@@ -204,7 +233,8 @@ class Gateway:
         self.api = VideoGenerationService(self.store, config, keys, settings.get("watch_max_s", 3600.0))
         self._stop = threading.Event()
         worker = f"gateway-{uuid.uuid4().hex[:8]}"
-        self.runners = [TaskRunner(self.store, RayStages(), storage, config, worker_id=f"{worker}-{i}",
+        stall_s = float(settings.get("stage_stall_s", 120.0))
+        self.runners = [TaskRunner(self.store, RayStages(stall_s=stall_s), storage, config, worker_id=f"{worker}-{i}",
                                    thin_decoder=bool(settings.get("thin_decoder", False)))
                         for i in range(int(settings.get("workers", 1)))]
         self._threads = [threading.Thread(target=r.serve, args=(self._stop,), name=f"runner-{i}", daemon=True)

@@ -43,6 +43,7 @@ class PlatformSettings:
     max_queued_per_key: int = 120
     queue_ttl_s: float = 3600.0
     lease_s: float = 10.0
+    stage_stall_s: float = 120.0  # a streamed stage call silent this long is retried elsewhere
     overrides: dict[str, Any] = field(default_factory=dict)  # app name -> deployment options
 
 
@@ -56,7 +57,7 @@ def serve_config(settings: PlatformSettings, redis_url: str, api_keys_file: str 
         if app["name"] == "gateway":
             args.update(redis_url=redis_url, api_keys_file=api_keys_file, workers=settings.workers,
                         max_queued_per_key=settings.max_queued_per_key, queue_ttl_s=settings.queue_ttl_s,
-                        lease_s=settings.lease_s)
+                        lease_s=settings.lease_s, stage_stall_s=settings.stage_stall_s)
         for dep in app["deployments"]:
             dep.update(settings.overrides.get(app["name"], {}))
     if settings.grpc_proxy_port is not None:

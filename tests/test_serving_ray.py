@@ -29,7 +29,7 @@ FINAL = {TaskStatus.Value(n) for n in ("TASK_STATUS_SUCCEEDED", "TASK_STATUS_FAI
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory):
     settings = PlatformSettings(workdir=tmp_path_factory.mktemp("serve"), port=0, grpc_proxy_port=free_port(),
-                                lease_s=3.0, num_cpus=2,
+                                lease_s=3.0, num_cpus=2, stage_stall_s=15.0,
                                 overrides={"denoiser": {"autoscaling_config": None, "num_replicas": 1}})
     with LocalPlatform(settings) as p:
         yield p
@@ -61,7 +61,7 @@ def test_generate_through_ray_serve_to_a_presigned_mp4(client, tmp_path):
                           resolution="128p", refine_steps=2)
     with av.open(str(out.video)) as container:
         frames = list(container.decode(video=0))
-    assert len(frames) == 9 and (frames[0].width, frames[0].height) == (224, 128)
+    assert len(frames) == 9 and (frames[0].width, frames[0].height) == (128, 128)  # tiny: 1:1 by default
     assert out.task.result.video_url.startswith("http://127.0.0.1:") and "X-Amz-Signature=" in out.task.result.video_url
     assert out.task.result.preview_url  # the base-resolution preview was published before the refiner ran
 

@@ -1,0 +1,3 @@
+"""Alias of seedance.protos.seedance.v1.common_pb2 (see __init__)."""
+
+from seedance.protos.seedance.v1.common_pb2 import *  # noqa: F403
