@@ -19,6 +19,9 @@ class InvalidRequestError(SeedanceError, ValueError):
         self.rule = rule
         super().__init__(f"{field}: {rule}")
 
+    def __reduce__(self):  # picklable (Ray ships exceptions between processes by pickling them)
+        return (type(self), (self.field, self.rule))
+
 
 class ModelLoadError(SeedanceError):
     """A model directory is missing, unreadable, or its weights do not match its config."""

@@ -20,6 +20,9 @@ class TaskNotFoundError(SeedanceError, LookupError):
         self.task_id = task_id
         super().__init__(f"task_id: no task {task_id!r}")
 
+    def __reduce__(self):
+        return (type(self), (self.task_id,))
+
 
 class TaskStateError(SeedanceError):
     """The task is in a state that does not allow the operation (e.g. cancelling a finished task)."""

@@ -29,7 +29,7 @@ FINAL = {TaskStatus.Value(n) for n in ("TASK_STATUS_SUCCEEDED", "TASK_STATUS_FAI
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory):
     settings = PlatformSettings(workdir=tmp_path_factory.mktemp("serve"), port=0, grpc_proxy_port=free_port(),
-                                lease_s=3.0, num_cpus=2, stage_stall_s=15.0,
+                                lease_s=3.0, num_cpus=2, stage_stall_s=45.0,
                                 overrides={"denoiser": {"autoscaling_config": None, "num_replicas": 1}})
     with LocalPlatform(settings) as p:
         yield p
@@ -133,4 +133,4 @@ def test_killing_the_gateway_replica_mid_task_requeues_the_task(client):
     _kill_replica("gateway")
     final = _wait_final(client, task_id)
     # The dead replica's lease lapses; the new replica's runner recovers the task and runs it again.
-    assert final.status == TaskStatus.Value("TASK_STATUS_SUCCEEDED"), final
+    assert final.status == TaskStatus.Value("TASK_STATUS_SUCCEEDED"), final.error_message
