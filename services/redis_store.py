@@ -34,7 +34,7 @@ from seedance.model.pipeline.request import Plan
 from seedance.protos.seedance.v1 import common_pb2 as pb
 from seedance.protos.seedance.v1 import video_generation_pb2 as vg
 from seedance.services.errors import QueueFullError, TaskNotFoundError, TaskStateError
-from seedance.services.task_store import DEFAULT_PAGE_SIZE, FINAL, MAX_PAGE_SIZE
+from seedance.services.task_store import FINAL, check_list_args
 from seedance.services.validation import request_echo
 
 
@@ -103,15 +103,7 @@ class RedisTaskStore:
         return self._k("idem", owner_id(owner), hashlib.sha256(key.encode()).hexdigest())
 
     def list(self, owner: str, statuses: list[int], page_size: int, page_token: str) -> tuple[list[vg.Task], str]:
-        if not 0 <= page_size <= MAX_PAGE_SIZE:
-            raise InvalidRequestError("page_size", f"must be in [0, {MAX_PAGE_SIZE}], got {page_size}")
-        if any(s not in pb.TaskStatus.values() or s == pb.TASK_STATUS_UNSPECIFIED for s in statuses):
-            raise InvalidRequestError("statuses", f"unknown or unspecified status in {list(statuses)}")
-        try:
-            before = int(page_token) if page_token else None
-        except ValueError:
-            raise InvalidRequestError("page_token", "not a token returned by ListTasks") from None
-        size = page_size or DEFAULT_PAGE_SIZE
+        before, size = check_list_args(statuses, page_size, page_token)
         index = self._k("owner", owner_id(owner), "tasks")
         top = f"({before}" if before is not None else "+inf"
         page: list[tuple[vg.Task, int]] = []

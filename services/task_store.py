@@ -49,6 +49,19 @@ class _Entry:
     version: int = 0
 
 
+def check_list_args(statuses: list[int], page_size: int, page_token: str) -> tuple[int | None, int]:
+    """ListTasks' arguments checked (every store applies the same rules): (before seq, page size)."""
+    if not 0 <= page_size <= MAX_PAGE_SIZE:
+        raise InvalidRequestError("page_size", f"must be in [0, {MAX_PAGE_SIZE}], got {page_size}")
+    if any(s not in pb.TaskStatus.values() or s == pb.TASK_STATUS_UNSPECIFIED for s in statuses):
+        raise InvalidRequestError("statuses", f"unknown or unspecified status in {list(statuses)}")
+    try:
+        before = int(page_token) if page_token else None
+    except ValueError:
+        raise InvalidRequestError("page_token", "not a token returned by ListTasks") from None
+    return before, page_size or DEFAULT_PAGE_SIZE
+
+
 def _copy(task: vg.Task) -> vg.Task:
     out = vg.Task()
     out.CopyFrom(task)
@@ -111,15 +124,7 @@ class MemoryTaskStore:
 
     def list(self, owner: str, statuses: list[int], page_size: int, page_token: str) -> tuple[list[vg.Task], str]:
         """One page of the caller's tasks, newest first; the token is the last task's sequence number."""
-        if not 0 <= page_size <= MAX_PAGE_SIZE:
-            raise InvalidRequestError("page_size", f"must be in [0, {MAX_PAGE_SIZE}], got {page_size}")
-        if any(s not in pb.TaskStatus.values() or s == pb.TASK_STATUS_UNSPECIFIED for s in statuses):
-            raise InvalidRequestError("statuses", f"unknown or unspecified status in {list(statuses)}")
-        try:
-            before = int(page_token) if page_token else None
-        except ValueError:
-            raise InvalidRequestError("page_token", "not a token returned by ListTasks") from None
-        size = page_size or DEFAULT_PAGE_SIZE
+        before, size = check_list_args(statuses, page_size, page_token)
         with self._cond:
             found = sorted((e for e in self._entries.values() if e.owner == owner
                             and (not statuses or e.task.status in statuses)
