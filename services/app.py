@@ -73,20 +73,11 @@ class BatchedTextEncoder(_StageReplica, stages.TextEncoderStage):
     async def Encode(self, request: Any, grpc_context: Any = None, trace_context: dict | None = None) -> Any:
         raw = isinstance(request, bytes)  # bytes over DeploymentHandles (see stages._answer_errors)
         req = st.EncodeTextRequest.FromString(request) if raw else request
-        try:
+        with stages.serving("TextEncoder.Encode", req, grpc_context, trace_context):
             if not req.captions:  # checked here so one bad call cannot fail a whole batch
                 raise stages.InvalidRequestError("captions", "must hold at least one caption")
-            with tracing.span("TextEncoder.Encode", trace_context, task_id=req.task_id):
-                out = await self._encode_batch(req)
-            return out.SerializeToString() if raw else out
-        except Exception as e:
-            if grpc_context is not None:
-                from seedance.services.errors import grpc_status
-
-                code, message = grpc_status(e)
-                grpc_context.set_code(code)
-                grpc_context.set_details(message)
-            raise
+            out = await self._encode_batch(req)
+        return out.SerializeToString() if raw else out
 
     @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.005)
     async def _encode_batch(self, requests: list[Any]) -> list[Any]:

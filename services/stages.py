@@ -13,6 +13,7 @@ the stage's span to the caller's trace across DeploymentHandles.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import queue
 import threading
@@ -50,40 +51,50 @@ def load_pipeline(model_dir: str | None = None, device: str = "cpu", thin_decode
     return SeedancePipeline(load_model(model_dir), device=device, thin_decoder=thin_decoder)
 
 
+def mirror_error(grpc_context: Any, exc: BaseException) -> None:
+    """Set the gRPC status a typed error maps to on a Serve gRPC context (None: a handle call)."""
+    if grpc_context is not None:
+        code, message = grpc_status(exc)
+        grpc_context.set_code(code)
+        grpc_context.set_details(message)
+
+
+@contextlib.contextmanager
+def serving(name: str, request: Any, grpc_context: Any, trace_context: dict | None) -> Iterator[None]:
+    """The scope of one stage RPC: a span joined to the caller's trace; an error mirrored onto
+    the gRPC context (status + "FIELD: RULE") and re-raised."""
+    with tracing.span(name, trace_context, task_id=getattr(request, "task_id", "")):
+        try:
+            yield
+        except Exception as e:
+            mirror_error(grpc_context, e)
+            raise
+
+
 def _answer_errors(request_type: type) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Wrap a stage RPC: a span joined to the caller's trace; a typed error mirrored onto the gRPC
-    context (status + "FIELD: RULE") and re-raised. Called with serialized bytes (the
-    DeploymentHandle path: Ray cannot pickle protobuf messages), it parses them and answers
-    bytes; called with a message (the gRPC proxy path), it answers a message."""
+    """Wrap a stage RPC in `serving`. Called with serialized bytes (the DeploymentHandle path:
+    Ray cannot pickle protobuf messages), it parses them and answers bytes; called with a
+    message (the gRPC proxy path), it answers a message."""
 
     def decorate(method: Callable[..., Any]) -> Callable[..., Any]:
-        streaming = inspect.isgeneratorfunction(method)
-
-        def call(self: Any, request: Any, grpc_context: Any, trace_context: dict | None) -> Any:
+        def scope(self: Any, request: Any, grpc_context: Any, trace_context: dict | None) -> tuple[Any, bool, Any]:
             raw = isinstance(request, bytes)
             req = request_type.FromString(request) if raw else request
             name = f"{type(self).__name__.removesuffix('Replica').removesuffix('Stage')}.{method.__name__}"
-            with tracing.span(name, trace_context, task_id=getattr(req, "task_id", "")):
-                try:
-                    if streaming:
-                        for event in method(self, req):
-                            yield event.SerializeToString() if raw else event
-                    else:
-                        out = method(self, req)
-                        yield out.SerializeToString() if raw else out
-                except Exception as e:
-                    if grpc_context is not None:
-                        code, message = grpc_status(e)
-                        grpc_context.set_code(code)
-                        grpc_context.set_details(message)
-                    raise
+            return req, raw, serving(name, req, grpc_context, trace_context)
 
-        if streaming:
+        if inspect.isgeneratorfunction(method):
             def wrapper(self: Any, request: Any, grpc_context: Any = None, trace_context: dict | None = None) -> Any:
-                yield from call(self, request, grpc_context, trace_context)
+                req, raw, rpc = scope(self, request, grpc_context, trace_context)
+                with rpc:
+                    for event in method(self, req):
+                        yield event.SerializeToString() if raw else event
         else:
             def wrapper(self: Any, request: Any, grpc_context: Any = None, trace_context: dict | None = None) -> Any:
-                return next(call(self, request, grpc_context, trace_context))
+                req, raw, rpc = scope(self, request, grpc_context, trace_context)
+                with rpc:
+                    out = method(self, req)
+                return out.SerializeToString() if raw else out
 
         wrapper.__name__, wrapper.__doc__ = method.__name__, method.__doc__
         return wrapper
@@ -317,8 +328,3 @@ class VAEStage(_Stage):
             video = vae.decode(vae.denormalize(z.to(self.pipeline.device)))
         return st.VAEDecodeResponse(frames=from_numpy(video_tensor_to_frames(video), "frames"))
 
-
-STAGE_CLASSES: dict[str, type[_Stage]] = {
-    "rewriter": RewriterStage, "text_encoder": TextEncoderStage, "denoiser": DenoiserStage,
-    "vae": VAEStage, "refiner": RefinerStage,
-}
