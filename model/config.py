@@ -83,6 +83,12 @@ class VAEConfig:
             raise ConfigError(f"frames: must be 1 + {tc}k, got {frames}")
         return 1 + (frames - 1) // tc
 
+    def latent_shape(self, frames: int, height: int, width: int) -> tuple[int, int, int, int]:
+        """(C, t, h, w) of the latent for a `frames` x `height` x `width` video (sizes unchecked:
+        CausalVAE.latent_shape checks them)."""
+        s = self.spatial_compression
+        return (self.latent_channels, self.latent_frames(frames), height // s, width // s)
+
     def pixel_frames(self, latent_frames: int) -> int:
         return 1 + (latent_frames - 1) * self.temporal_compression
 

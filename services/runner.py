@@ -225,9 +225,7 @@ class TaskRunner:
 
     # -- stage helpers ----------------------------------------------------------------------------
     def _latent_shape(self, p: Plan, width: int, height: int) -> list[int]:
-        vae = self.config.vae
-        s = vae.spatial_compression
-        return [1, vae.latent_channels, vae.latent_frames(p.frames), height // s, width // s]
+        return [1, *self.config.vae.latent_shape(p.frames, height, width)]
 
     def _denoise_request(self, tid: str, p: Plan, text: st.EncodeTextResponse, shape: list[int], width: int,
                          height: int, steps: int, guidance: float, call: Callable, skip: list[int] | None = None

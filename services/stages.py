@@ -315,16 +315,11 @@ class VAEStage(_Stage):
 
     @_answer_errors(st.VAEDecodeRequest)
     def Decode(self, request: st.VAEDecodeRequest) -> st.VAEDecodeResponse:
-        from seedance.model.conditioning import video_tensor_to_frames
-
         z = to_torch(request.latent, "latent").float()
         c = self.config.vae.latent_channels
         if z.dim() != 5 or z.shape[:2] != (1, c):
             raise InvalidRequestError("latent", f"must be [1, {c}, t, h, w], got {list(z.shape)}")
         vae = self._thin if request.thin_decoder and self._thin is not None else self.pipeline.bundle.vae
-        import torch
-
-        with torch.no_grad():
-            video = vae.decode(vae.denormalize(z.to(self.pipeline.device)))
-        return st.VAEDecodeResponse(frames=from_numpy(video_tensor_to_frames(video), "frames"))
+        frames = self.pipeline.decode(z.to(self.pipeline.device), vae)
+        return st.VAEDecodeResponse(frames=from_numpy(frames, "frames"))
 

@@ -34,6 +34,7 @@ from seedance.model.flow import euler_sample, guided, resolution_shift, sampling
 from seedance.model.media import fit_image
 from seedance.model.pipeline.request import GenerationRequest, Plan, plan
 from seedance.model.rewriter import Rewriter, RewriteResult, build_rewriter
+from seedance.model.vae import CausalVAE
 
 STAGES = ("rewrite", "encode", "denoise", "decode", "refine", "refine_decode")
 
@@ -151,8 +152,9 @@ class SeedancePipeline:
         return euler_sample(guided(velocity, guidance), noise, schedule, progress)
 
     @torch.no_grad()
-    def decode(self, latent: Tensor) -> np.ndarray:
-        vae = self.decoder_vae
+    def decode(self, latent: Tensor, vae: CausalVAE | None = None) -> np.ndarray:
+        """Normalised latent -> uint8 frames, with `vae` (default: the pipeline's decoder)."""
+        vae = vae or self.decoder_vae
         z = vae.denormalize(latent)
         video = vae.decode(z) if self.decode_chunk is None else vae.decode_chunked(z, self.decode_chunk)
         return video_tensor_to_frames(video)

@@ -51,8 +51,7 @@ class CausalVAE(nn.Module):
     def latent_shape(self, frames: int, height: int, width: int) -> tuple[int, int, int, int]:
         """(C, t, h, w) of the latent for a `frames` x `height` x `width` video."""
         self._check_pixel_dims(frames, height, width)
-        s = self.cfg.spatial_compression
-        return (self.cfg.latent_channels, self.cfg.latent_frames(frames), height // s, width // s)
+        return self.cfg.latent_shape(frames, height, width)
 
     def _check_pixel_dims(self, frames: int, height: int, width: int) -> None:
         tc, s = self.cfg.temporal_compression, self.cfg.spatial_compression
