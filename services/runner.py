@@ -212,14 +212,13 @@ class TaskRunner:
 
         with tempfile.TemporaryDirectory(prefix=f"task-{tid}-") as tmp:
             out = Path(tmp)
-            preview = None
+            preview_url = ""
             if p.refine:
-                preview = frames
-                self._publish_preview(tid, p, preview, out)
+                preview_url = self._publish_preview(tid, p, frames, out)
                 state["preview"] = True
-                frames = self._refine(tid, p, text, preview, shape, publish, call)
+                frames = self._refine(tid, p, text, frames, shape, publish, call)
             publish("save", 0, 1)
-            result = self._save(job, p, frames, preview, captions, timings, out)
+            result = self._save(job, p, frames, preview_url, captions, timings, out)
             publish("save", 1, 1)
         return result
 
@@ -289,7 +288,8 @@ class TaskRunner:
         return frames
 
     # -- outputs ----------------------------------------------------------------------------------
-    def _publish_preview(self, tid: str, p: Plan, preview: np.ndarray, out: Path) -> None:
+    def _publish_preview(self, tid: str, p: Plan, preview: np.ndarray, out: Path) -> str:
+        """Upload the base-resolution video and point the task at it; returns its URL."""
         from seedance.model.media import write_mp4
 
         path = out / "video.preview.mp4"
@@ -301,8 +301,9 @@ class TaskRunner:
             t.progress.preview_available = True
 
         self.store.update(tid, mark)
+        return url
 
-    def _save(self, job: RedisJob, p: Plan, frames: np.ndarray, preview: np.ndarray | None,
+    def _save(self, job: RedisJob, p: Plan, frames: np.ndarray, preview_url: str,
               captions: Any, timings: dict[str, float], out: Path) -> vg.TaskResult:
         from PIL import Image
 
@@ -319,9 +320,7 @@ class TaskRunner:
         urls = self.storage.publish(job.task_id, files)
         result = vg.TaskResult(video_url=urls["video.mp4"], contact_sheet_url=urls["video.png"],
                                metadata_json=json.dumps(meta, ensure_ascii=False), seed=p.seed, width=p.width,
-                               height=p.height, frames=p.frames, fps=p.fps)
-        if preview is not None:
-            result.preview_url = self.storage.url(self.storage.output_key(job.task_id, "video.preview.mp4"))
+                               height=p.height, frames=p.frames, fps=p.fps, preview_url=preview_url)
         if "last_frame.png" in urls:
             result.last_frame_url = urls["last_frame.png"]
         return result
