@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import socket
 import subprocess
 import sys
 import threading
@@ -29,6 +28,7 @@ from seedance.client.errors import (
 )
 from seedance.model.bundle import default_bundle
 from seedance.model.pipeline import SeedancePipeline
+from seedance.services.local import free_port
 from seedance.services.reference_server import ReferenceServer
 
 FAST = {"frames": 5, "steps": 2}
@@ -54,12 +54,6 @@ def server(request, pipeline, tmp_path_factory):
 def client(server):
     with SeedanceClient(server.endpoint, timeout=30, backoff=FAST_BACKOFF) as c:
         yield c
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def png_bytes(size: tuple[int, int] = (80, 48)) -> bytes:

