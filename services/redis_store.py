@@ -12,8 +12,8 @@ denoise steps), shared by every gateway replica, and surviving any of them:
   resolved, so a retried task re-validates to the same plan and generates the same video.
 - Callers are stored as a hash of their API key, never the key itself.
 
-Keys (PREFIX defaults to "seedance"): task:ID (hash: pb, owner, seq, version, cancel,
-attempts), req:ID, idem:OWNER:KEYHASH, owner:OWNER:tasks (zset by seq), owner:OWNER:queued
+Keys (PREFIX defaults to "seedance"): task:ID (hash: pb, owner, seq, cancel, attempts),
+events:ID (a stream: the task after each change, for WatchTask), req:ID, idem:OWNER:KEYHASH, owner:OWNER:tasks (zset by seq), owner:OWNER:queued
 (set), queued (zset by expiry time), queue (list), running (set), lease:ID, seq.
 Every transition is a WATCH/MULTI transaction on the task's hash.
 """
@@ -36,6 +36,8 @@ from seedance.protos.seedance.v1 import video_generation_pb2 as vg
 from seedance.services.errors import QueueFullError, TaskNotFoundError, TaskStateError
 from seedance.services.task_store import FINAL, check_list_args
 from seedance.services.validation import request_echo
+
+EVENTS_KEPT = 1000  # per task: about one per denoise step
 
 
 def owner_id(caller: str) -> str:
@@ -128,28 +130,34 @@ class RedisTaskStore:
     def watch(self, owner: str, task_id: str, active: Callable[[], bool], max_s: float = 3600.0,
               poll_s: float = 0.2) -> Iterator[vg.Task]:
         """The task now, then after every change, until a final status, `active()` is false or
-        `max_s` passes. Changes are seen by polling the record's version (one HGET per poll)."""
+        `max_s` passes. Every change is an entry of the task's event stream (written in the same
+        transaction as the record), so none is skipped; reads block at most `poll_s` at a time."""
         deadline = time.monotonic() + max_s
-        seen = None
-        key = self._k("task", task_id)
         self._owned(owner, task_id)
-        while active() and time.monotonic() < deadline:
-            version = self.r.hget(key, "version")
-            if version is None:
-                raise TaskNotFoundError(task_id)
-            if version == seen:
-                time.sleep(poll_s)
-                continue
-            seen = version
-            task = self._owned(owner, task_id)
-            yield task
-            if task.status in FINAL:
+        key = self._k("events", task_id)
+        last = self.r.xrevrange(key, count=1)  # the newest entry is the task now
+        if not last:
+            raise TaskNotFoundError(task_id)
+        entries, cursor = last, last[0][0]
+        while True:
+            for entry_id, fields in entries:
+                cursor = entry_id
+                task = vg.Task.FromString(fields[b"pb"])
+                yield task
+                if task.status in FINAL:
+                    return
+            if not (active() and time.monotonic() < deadline):
                 return
+            got = self.r.xread({key: cursor}, block=max(1, int(poll_s * 1000)), count=100)
+            entries = got[0][1] if got else []
+            if not entries and not self.r.exists(key):
+                raise TaskNotFoundError(task_id)  # its record expired meanwhile
 
     # -- writing ----------------------------------------------------------------------------------
     def _mutate(self, task_id: str, change: Callable[[vg.Task, dict[str, str], Any], Any]) -> Any:
         """Apply `change(task, fields, pipe)` atomically: it edits the task and may queue more
-        commands on `pipe` (already in MULTI); the task is written back with version + 1."""
+        commands on `pipe` (already in MULTI); the task is written back and appended to its
+        event stream."""
         key = self._k("task", task_id)
         out: list[Any] = []
 
@@ -163,11 +171,16 @@ class RedisTaskStore:
             fields = {k: v.decode() for k, v in fields.items()}
             pipe.multi()
             out.append(change(task, fields, pipe))
-            pipe.hset(key, mapping={"pb": task.SerializeToString()})
-            pipe.hincrby(key, "version", 1)
+            data = task.SerializeToString()
+            pipe.hset(key, mapping={"pb": data})
+            self._event(pipe, task_id, data)
 
         self.r.transaction(txn, key)
         return out[0] if out else None
+
+    def _event(self, pipe: Any, task_id: str, data: bytes) -> None:
+        # Bounded: a watcher needs the changes since it last read, not the whole history.
+        pipe.xadd(self._k("events", task_id), {"pb": data}, maxlen=EVENTS_KEPT, approximate=True)
 
     def create(self, owner: str, request: vg.CreateTaskRequest, gen: Any, plan: Plan) -> vg.Task:
         """Queue a validated request (stored with its resolved seed, `plan.seed`), or return the
@@ -200,7 +213,8 @@ class RedisTaskStore:
             pipe.multi()
             seq = int(time.time_ns() // 1000)  # microseconds: ordered across replicas, unique enough with the id tiebreak
             pipe.hset(self._k("task", task_id), mapping={"pb": task.SerializeToString(), "owner": oid, "seq": seq,
-                                                         "version": 0, "cancel": 0, "attempts": 0})
+                                                         "cancel": 0, "attempts": 0})
+            self._event(pipe, task_id, task.SerializeToString())
             pipe.set(self._k("req", task_id), job.SerializeToString())
             if idem:
                 pipe.set(idem, task_id, ex=int(self.queue_ttl_s + self.result_ttl_s) + 60)
@@ -297,6 +311,7 @@ class RedisTaskStore:
         pipe.srem(self._k("running"), task.id)
         pipe.delete(self._k("lease", task.id), self._k("req", task.id))
         pipe.expire(self._k("task", task.id), ttl)
+        pipe.expire(self._k("events", task.id), ttl)
 
     def recover(self) -> dict[str, int]:
         """Requeue (or fail, after max_attempts) running tasks whose worker's lease lapsed, and
