@@ -254,11 +254,16 @@ def write_result(ctx: Context, name: str, title: str, rows: list[dict[str, Any]]
     if elapsed_s is not None:
         payload["elapsed_s"] = round(elapsed_s, 2)
     ctx.out.mkdir(parents=True, exist_ok=True)
-    path = ctx.out / f"{name}.json"
+    path = ctx.out / result_file_name(name, ctx.device)
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(payload, indent=2) + "\n")
     tmp.replace(path)
     return path
+
+
+def result_file_name(name: str, device: torch.device) -> str:
+    """NAME.json for CPU runs, NAME.cuda.json for GPU runs: both live side by side in results/."""
+    return f"{name}.json" if device.type == "cpu" else f"{name}.{device.type}.json"
 
 
 @contextmanager

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-ORDER = ["dit_vs_wan", "dit_window_ablation", "dit_compile", "dit_scaling", "vae_decode", "vae_chunk_scaling",
-         "pipeline", "kernels"]
+ORDER = ["preset_gpu", "kernels", "dit_vs_wan", "dit_window_ablation", "dit_compile", "dit_scaling", "vae_decode",
+         "vae_chunk_scaling", "pipeline"]
 SKIP_COLUMNS = {"mem"}
 
 HEADER = """# Benchmarks
@@ -28,8 +28,7 @@ the process's peak resident set over one call on CPU (sampled every 1 ms; includ
 `torch.cuda.max_memory_allocated` growth on GPU. All models have **random weights** unless a row
 says otherwise: the figures are speed and memory, not quality.
 
-**GPU rows: not measured: no GPU this session.** The CUDA paths (bf16 autocast in the pipeline,
-Triton kernels, compile on CUDA) are written but were not run; see "What a GPU session should run".
+{gpu_status}
 
 Each section names its exact command line, the machine and the library versions. On a 2-core
 machine shared with other work (a training run), two torch threads contend with it and timings
@@ -45,23 +44,32 @@ sides of every comparison). `make bench BENCH_ARGS="--threads 1"` reproduces tha
 | inference decode | `vae.decode(z)` under `torch.no_grad()` (automatic) | 1e-5 vs `vae.decoder(z)` | tests/test_vae_fast.py |
 | thin VAE decoder | `SeedancePipeline(thin_decoder=True)`, `--thin-decoder` | a different decoder: PSNR needs trained weights | - |
 | regional torch.compile | `compile_blocks(dit)`, `SeedancePipeline(compile=True)`, `--compile` | atol 1e-4 + rtol 1e-4 on the denoised latent (observed ~6e-7) | tests/test_dit_compile.py |
-| bf16 autocast | on by default on CUDA only (`SeedancePipeline(autocast=False)` to disable); a no-op on CPU | not measured: no GPU this session | tests/test_dit_compile.py (CPU no-op) |
+| bf16 autocast | on by default on CUDA only (`SeedancePipeline(autocast=False)` to disable); a no-op on CPU | not compared with float32 on GPU (the preset_gpu rows compare Triton vs reference ops, both bf16: relative error ~2e-2 over 40 random-weight layers) | tests/test_dit_compile.py (CPU no-op) |
+| fused Triton kernels | automatic on CUDA (`SEEDANCE_KERNELS=auto`); `reference` to disable; code traced by torch.compile always uses the reference | per-op max relative error in the kernels table (bf16 ~1e-2, fp32 ~5e-7); interpreter tests at 2e-2 (bf16) / 1e-5 (fp32) | tests/test_kernels.py |
 | SDPA | every attention call is `F.scaled_dot_product_attention` (flash / memory-efficient kernels where the backend has them) | same op | - |
 | text embeddings | computed once per request (`SeedancePipeline.encode_text`), the cond/uncond pair stacked once per denoise call and reused by every step and both CFG branches | same values | - |
 """
 
-GPU_SECTION = """## What a GPU session should run
+NO_GPU_STATUS = """**GPU rows: not measured: no GPU this session.** The CUDA paths (bf16 autocast in the pipeline,
+Triton kernels, compile on CUDA) are written but were not run; see "Reproducing the GPU rows"."""
+
+GPU_STATUS = """**CPU and GPU rows.** Sections marked `[GPU: ...]` ran on that GPU (results/NAME.cuda.json);
+the others on the CPU machine named in each section (results/NAME.json). Ratios are only compared
+within one section (one run, one device)."""
+
+GPU_SECTION = """## Reproducing the GPU rows
+
+On a machine where torch sees a CUDA GPU (`make bench` picks `--device cuda` by itself):
 
 ```bash
-make bench                                  # picks --device cuda when torch sees a GPU
-python benchmarks/run.py --only kernels     # fused Triton kernels vs eager (bf16 and fp32)
-python benchmarks/run.py --only dit_compile,dit_vs_wan,pipeline --device cuda
+python benchmarks/run.py --only kernels --reps 5 --warmup 2      # fused Triton kernels vs eager
+python benchmarks/profile_preset.py --resolution 480p            # where a seedance-1.0 forward spends time
+python benchmarks/run.py --only dit_vs_wan,dit_window_ablation,dit_compile,dit_scaling,vae_decode,vae_chunk_scaling
+python benchmarks/run.py --only preset_gpu --reps 2 --warmup 1   # seedance-1.0 DiT at 480p/1080p, VAE decode
 ```
 
-and record: each fused kernel vs eager; compile on/off on CUDA (`mode="max-autotune"` too);
-the pipeline with bf16 autocast (default on CUDA) vs `SeedancePipeline(..., autocast=False)`,
-checking the decoded frames stay within the bf16 tolerance; SDPA backend (flash / memory-efficient)
-actually selected for the DiT's attention shapes.
+Not run on the GPU yet: the pipeline benchmark (needs the trained tiny bundle and PyAV there),
+a bf16-vs-float32 comparison of the pipeline's decoded frames, and `mode="max-autotune"` compiles.
 """
 
 
@@ -96,7 +104,8 @@ def table(rows: list[dict[str, Any]]) -> str:
 
 def section(data: dict[str, Any]) -> str:
     m = data["machine"]
-    out = [f"## {data['title']}", "",
+    title = data["title"] + (f" [GPU: {m['gpu']}]" if data["device"].startswith("cuda") else "")
+    out = [f"## {title}", "",
            f"`{data['command']}` ({data['date']}, {data['device']}, reps {data['reps']}, warmup {data['warmup']}"
            + (", **smoke**" if data.get("smoke") else "") + (f", {data['elapsed_s']} s" if "elapsed_s" in data else "")
            + ")", "",
@@ -115,24 +124,40 @@ def section(data: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
+def device_label(data: dict[str, Any]) -> str:
+    gpu = data["machine"].get("gpu")
+    return f"GPU ({gpu})" if data["device"].startswith("cuda") and gpu else "CPU"
+
+
 def goals(results: list[dict[str, Any]]) -> str:
     rows = []
     for data in results:
         for g in data.get("goals", []):
             met = {True: "yes", False: "**no**", None: "not measured"}[g.get("met")]
-            rows.append({"benchmark": data["name"], "goal": g["goal"], "target": g["target"],
+            rows.append({"benchmark": data["name"], "device": device_label(data), "goal": g["goal"],
+                         "target": g["target"],
                          "measured": g["measured"], "met": met})
     if not rows:
         return ""
     return "## Goals vs measured\n\n" + table(rows) + "\n"
 
 
+def profile_section(path: Path) -> str:
+    """A saved `benchmarks/profile_preset.py` output, verbatim."""
+    return f"## Profile: {path.stem}\n\n```\n{path.read_text().strip()}\n```\n"
+
+
 def write_report(results_dir: Path, out: Path) -> Path:
-    files = sorted(Path(results_dir).glob("*.json"),
-                   key=lambda p: (ORDER.index(p.stem) if p.stem in ORDER else len(ORDER), p.stem))
+    def order(p: Path) -> tuple[int, str, str]:
+        name, _, device = p.name.removesuffix(".json").partition(".")  # NAME.json (CPU) / NAME.cuda.json
+        return (ORDER.index(name) if name in ORDER else len(ORDER), name, device)
+
+    files = sorted(Path(results_dir).glob("*.json"), key=order)
     results = [json.loads(p.read_text()) for p in files]
-    parts = [HEADER, goals(results)]
+    has_gpu = any(d["device"].startswith("cuda") for d in results)
+    parts = [HEADER.format(gpu_status=GPU_STATUS if has_gpu else NO_GPU_STATUS), goals(results)]
     parts += [section(d) for d in results]
+    parts += [profile_section(p) for p in sorted(Path(results_dir).glob("profile_*.txt"))]
     parts.append(GPU_SECTION)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(p for p in parts if p).rstrip() + "\n")

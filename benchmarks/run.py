@@ -31,10 +31,11 @@ if str(HERE) not in sys.path:
 import bench_dit  # noqa: E402
 import bench_kernels  # noqa: E402
 import bench_pipeline  # noqa: E402
+import bench_preset  # noqa: E402
 import bench_vae  # noqa: E402
 import report  # noqa: E402
 import torch  # noqa: E402
-from common import Context, diffusers_version, setup_malloc  # noqa: E402
+from common import Context, diffusers_version, result_file_name, setup_malloc  # noqa: E402
 
 BENCHMARKS = {
     "dit_vs_wan": bench_dit.dit_vs_wan,
@@ -45,6 +46,7 @@ BENCHMARKS = {
     "vae_chunk_scaling": bench_vae.vae_chunk_scaling,
     "pipeline": bench_pipeline.pipeline_bench,
     "kernels": bench_kernels.kernels_bench,
+    "preset_gpu": bench_preset.preset_gpu,
 }
 
 
@@ -87,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         start = time.perf_counter()
         BENCHMARKS[name](ctx)
-        print(f"  {name}: {time.perf_counter() - start:.1f} s -> {ctx.out / (name + '.json')}", flush=True)
+        print(f"  {name}: {time.perf_counter() - start:.1f} s -> {ctx.out / result_file_name(name, ctx.device)}", flush=True)
     if not args.no_docs:
         docs = args.docs or (args.out / "BENCHMARKS.md" if args.smoke else REPO / "docs" / "BENCHMARKS.md")
         report.write_report(args.out, docs)

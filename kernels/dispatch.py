@@ -6,7 +6,8 @@ variable (read on every call so tests and tools can flip it without re-importing
     auto (default)  Triton when every tensor is on CUDA, triton imports and the dtypes are
                     supported; the reference otherwise.
     reference       always the PyTorch reference (bit-identical to the model's original maths).
-    triton          always Triton; an error where it cannot run. CPU tensors are accepted only
+    triton          always Triton; an error where it cannot run.
+    (Code traced by torch.compile always gets the reference, whatever the mode: see select_backend.) CPU tensors are accepted only
                     in Triton's interpreter (TRITON_INTERPRET=1), which is how the tests run it.
 
 triton is an optional dependency: nothing here imports it until a Triton call is made.
@@ -96,7 +97,13 @@ def select_backend(op: str, *tensors: Tensor | None, triton_ok: bool = True) -> 
 
     triton_ok=False says the op's Triton path cannot serve this call (e.g. a gradient it does not
     compute is needed): auto falls back to the reference, a forced triton raises.
+
+    Inside torch.compile the answer is always the reference: inductor fuses the reference maths
+    into its own Triton kernels, while our autograd.Function wrappers would break the graph at
+    every op (on an H100, a regionally compiled seedance-1.0 block hit dynamo's recompile limit).
     """
+    if torch.compiler.is_compiling():
+        return "reference"
     mode = kernel_mode()
     if mode == "reference":
         return "reference"

@@ -16,7 +16,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 EXPECTED = {"dit_vs_wan", "dit_window_ablation", "dit_compile", "dit_scaling", "vae_decode", "vae_chunk_scaling",
-            "pipeline", "kernels"}
+            "pipeline", "kernels", "preset_gpu"}
 
 
 def test_benchmark_smoke_run_writes_every_result_and_the_report(tmp_path: Path) -> None:
@@ -25,8 +25,8 @@ def test_benchmark_smoke_run_writes_every_result_and_the_report(tmp_path: Path) 
     proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "run.py"), "--smoke", "--out", str(out)],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    results = {p.stem: json.loads(p.read_text()) for p in out.glob("*.json")}
-    assert set(results) == EXPECTED
+    results = {p.name.removesuffix(".json"): json.loads(p.read_text()) for p in out.glob("*.json")}
+    assert set(results) == EXPECTED  # CPU results are NAME.json (GPU ones would be NAME.cuda.json)
     has_diffusers = importlib.util.find_spec("diffusers") is not None
     for name, data in results.items():
         assert data["smoke"] and data["reps"] == 1, name

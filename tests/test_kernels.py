@@ -157,6 +157,25 @@ def test_auto_on_cpu_uses_reference_and_reference_mode_is_exact(monkeypatch):
     assert sum(kernels.launch_counts.values()) == before
 
 
+def test_code_traced_by_torch_compile_gets_the_reference(monkeypatch):
+    """Inside torch.compile the ops take the reference maths (inductor fuses it), whatever
+    SEEDANCE_KERNELS says: no Triton launch, and the compiled result is the reference's."""
+    monkeypatch.setenv(kernels.ENV_VAR, "triton")
+    x, y, mods = modulation_inputs(6)
+    shift, scale, gate = mods.chunk(6, -1)[:3]
+
+    def block(x, y):
+        r, h = kernels.residual_layernorm_modulate(x, y, gate, shift, scale, EPS)
+        return kernels.gated_residual(r, h, gate)
+
+    before = sum(kernels.launch_counts.values())
+    compiled = torch.compile(block, backend="eager", fullgraph=True)
+    out = compiled(x, y)
+    assert sum(kernels.launch_counts.values()) == before
+    r, h = reference.residual_layernorm_modulate(x, y, gate, shift, scale, EPS)
+    torch.testing.assert_close(out, reference.gated_residual(r, h, gate), atol=0, rtol=0)
+
+
 def test_bad_mode_and_unservable_triton_calls_raise(monkeypatch):
     x = torch.randn(1, 2, 1, 4)
     monkeypatch.setenv(kernels.ENV_VAR, "cuda-please")
