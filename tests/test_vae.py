@@ -33,8 +33,15 @@ def small_cfg(compression: tuple[int, int, int] = (4, 8, 8), latent_channels: in
 
 
 def make_vae(cfg: VAEConfig | None = None, thin: bool = False, seed: int = 0) -> CausalVAE:
+    """A VAE with its ReZero gates opened (they start at 0, which silences every residual branch
+    and would let the causality tests pass without exercising the residual convs)."""
     torch.manual_seed(seed)
-    return CausalVAE(cfg or small_cfg(), thin_decoder=thin).eval()
+    vae = CausalVAE(cfg or small_cfg(), thin_decoder=thin).eval()
+    with torch.no_grad():
+        for name, p in vae.named_parameters():
+            if name.endswith("alpha"):
+                p.fill_(0.5)
+    return vae
 
 
 def n_params(module: torch.nn.Module) -> int:

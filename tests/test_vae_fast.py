@@ -34,9 +34,10 @@ NARROW = VAEConfig(latent_channels=8, compression=(2, 4, 4), encoder_channels=(4
 
 
 def tiny_vae(thin: bool = False, seed: int = 0, cfg: VAEConfig | None = None) -> CausalVAE:
-    """A VAE (default: the tiny preset's) with its norm scales and biases drawn away from the init
-    and convs at unit gain (std 1/sqrt(fan_in)), so every layer contributes, activations stay O(1)
-    and a wrong cache or halo would show."""
+    """A VAE (default: the tiny preset's) with its residual gates opened (alpha ~ 0.5; they start
+    at 0, which would silence every residual branch), biases drawn away from zero and convs at unit
+    gain (std 1/sqrt(fan_in)), so every layer contributes, activations stay O(1) and a wrong cache
+    or halo would show."""
     torch.manual_seed(seed)
     vae = CausalVAE(cfg or tiny().vae, thin_decoder=thin).eval()
     g = torch.Generator().manual_seed(seed)
@@ -46,7 +47,7 @@ def tiny_vae(thin: bool = False, seed: int = 0, cfg: VAEConfig | None = None) ->
             if p.dim() > 1:
                 p.copy_(noise / p[0].numel() ** 0.5)
             else:
-                p.copy_(noise * 0.1 + (1.0 if "norm" in name else 0.0))
+                p.copy_(noise * 0.1 + (0.5 if name.endswith("alpha") else 0.0))
     return vae
 
 

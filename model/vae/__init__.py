@@ -4,7 +4,7 @@
     z = vae.normalize(vae.encode(video).sample(generator))   # video [B, 3, 1 + tc*k, H, W]
     video = vae.decode(vae.denormalize(z))
 
-Files: causal_conv.py (the causal conv, norm, resampling primitive), blocks.py (residual and
+Files: causal_conv.py (the causal conv and resampling primitives), blocks.py (residual and
 resampling blocks), networks.py (encoder/decoder stacks), distribution.py (the Gaussian
 posterior), autoencoder.py (CausalVAE: validation, shapes, latent normalisation).
 """

@@ -1,15 +1,26 @@
 """Residual and resampling blocks of the causal VAE. Each is causal because each is built only
-from CausalConv3d, per-voxel norms and activations, and first-frame-preserving resampling."""
+from CausalConv3d, pointwise activations and gates, and first-frame-preserving resampling."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import torch
 from torch import Tensor, nn
 
-from .causal_conv import CausalConv3d, ChannelRMSNorm, upsample_nearest
+from .causal_conv import CausalConv3d, upsample_nearest
 
 
 class ResBlock(nn.Module):
-    """Pre-norm residual block: x + conv(silu(norm(conv(silu(norm(x)))))).
+    """Residual block with a ReZero gate: x + alpha * conv(silu(conv(silu(x)))), alpha = 0 at init.
+
+    No normalisation layer. Per-voxel norms (RMS or LayerNorm over channels, the only kinds that
+    keep the VAE causal and exactly tileable) stopped it from learning at all: on ShapesWorld,
+    held-out PSNR stayed at the flat-mean-colour level (~18 dB) for 3000 steps at every learning
+    rate tried, while the same network without norms learned. Without norms a deep conv stack needs
+    its residual branches to start silent; the learned scalar gate does that (ReZero, Bachlechner
+    et al. 2020) and kept training stable at learning rates where the ungated network diverged
+    (3e-4: 27 dB after 3000 steps; ungated diverged at step 750).
 
     Channel counts never change inside a block: width changes happen in the resampling convs
     (Downsample / Upsample), so the skip path is always the identity.
@@ -17,16 +28,19 @@ class ResBlock(nn.Module):
 
     def __init__(self, channels: int) -> None:
         super().__init__()
-        self.norm1 = ChannelRMSNorm(channels)
         self.conv1 = CausalConv3d(channels, channels, 3)
-        self.norm2 = ChannelRMSNorm(channels)
         self.conv2 = CausalConv3d(channels, channels, 3)
         self.act = nn.SiLU()
+        self.alpha = nn.Parameter(torch.zeros(()))
+
+    def residual(self, x: Tensor, conv: Callable[[CausalConv3d, Tensor], Tensor] | None = None) -> Tensor:
+        """The gated branch alpha * conv2(silu(conv1(silu(x)))); `conv` replaces the plain conv call
+        (the streaming decoder passes its cached one)."""
+        conv = conv or (lambda layer, t: layer(t))
+        return self.alpha * conv(self.conv2, self.act(conv(self.conv1, self.act(x))))
 
     def forward(self, x: Tensor) -> Tensor:
-        h = self.conv1(self.act(self.norm1(x)))
-        h = self.conv2(self.act(self.norm2(h)))
-        return x + h
+        return x + self.residual(x)
 
 
 class Downsample(nn.Module):

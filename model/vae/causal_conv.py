@@ -1,5 +1,5 @@
-"""The causal primitives every VAE layer is made of: CausalConv3d, a per-voxel channel norm, and
-first-frame-preserving nearest upsampling. Nothing here mixes information from later frames.
+"""The causal primitives every VAE layer is made of: CausalConv3d and first-frame-preserving
+nearest upsampling (the network has no normalisation layers: see blocks.ResBlock). Nothing here mixes information from later frames.
 
 A causal conv pads time only on the past side, so output frame t never reads input frames
 after t. Stacked, this gives the VAE its contract: latent frame i depends only on pixel frames
@@ -56,26 +56,6 @@ class CausalConv3d(nn.Module):
             first = x[:, :, :1].expand(-1, -1, self.time_pad, -1, -1)
             x = torch.cat([first, x], dim=2)
         return self.conv(x)
-
-
-class ChannelRMSNorm(nn.Module):
-    """RMS normalisation over the channel axis of a [B, C, T, H, W] tensor, with a learned scale.
-
-    Why not GroupNorm: GroupNorm on a 5D tensor pools statistics over all frames (breaking
-    causality) and over the whole frame (breaking spatial tiling). Normalising each voxel over
-    its own channels touches neither time nor space, so it is causal and tile-exact for free.
-    """
-
-    def __init__(self, channels: int, eps: float = 1e-6) -> None:
-        super().__init__()
-        self.eps = eps
-        self.weight = nn.Parameter(torch.ones(channels))
-
-    def forward(self, x: Tensor) -> Tensor:
-        # Statistics in float32: bf16 squares of large activations lose too much precision.
-        x32 = x.float()
-        x32 = x32 * torch.rsqrt(x32.pow(2).mean(dim=1, keepdim=True) + self.eps)
-        return x32.to(x.dtype) * self.weight.view(1, -1, 1, 1, 1).to(x.dtype)
 
 
 def upsample_nearest(x: Tensor, temporal: bool) -> Tensor:

@@ -12,7 +12,7 @@ import math
 from torch import Tensor, nn
 
 from .blocks import Downsample, ResBlock, Upsample
-from .causal_conv import CausalConv3d, ChannelRMSNorm
+from .causal_conv import CausalConv3d
 
 
 def temporal_steps(temporal_compression: int) -> int:
@@ -53,7 +53,6 @@ class Encoder(nn.Module):
         # No attention in the mid block: a pure-conv network stays causal AND spatially local,
         # so encode/decode can later be tiled over space with halo exchange (as in the paper).
         self.mid = nn.Sequential(ResBlock(channels[-1]), ResBlock(channels[-1]))
-        self.norm_out = ChannelRMSNorm(channels[-1])
         self.act = nn.SiLU()
         self.conv_out = CausalConv3d(channels[-1], 2 * latent_channels, 3)
 
@@ -62,7 +61,7 @@ class Encoder(nn.Module):
         for level in self.levels:
             x = level(x)
         x = self.mid(x)
-        return self.conv_out(self.act(self.norm_out(x)))
+        return self.conv_out(self.act(x))
 
 
 class Decoder(nn.Module):
@@ -92,7 +91,6 @@ class Decoder(nn.Module):
             # Mirrors the encoder's Downsample(level i-1 -> i): temporal iff that one was.
             up = Upsample(channels[i], channels[i - 1], temporal=i - 1 < n_time) if i > 0 else None
             self.levels.append(Level(channels[i], num_res_blocks + 1, up))
-        self.norm_out = ChannelRMSNorm(channels[0])
         self.act = nn.SiLU()
         self.conv_out = CausalConv3d(channels[0], out_channels, 3)
 
@@ -100,4 +98,4 @@ class Decoder(nn.Module):
         x = self.mid(self.conv_in(z))
         for level in self.levels:
             x = level(x)
-        return self.conv_out(self.act(self.norm_out(x)))
+        return self.conv_out(self.act(x))

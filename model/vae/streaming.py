@@ -87,9 +87,7 @@ class StreamingDecoder:
         return conv3d(conv.conv, x)
 
     def _resblock(self, block: ResBlock, x: Tensor) -> Tensor:
-        h = self._conv(block.conv1, block.act(block.norm1(x)))
-        h = self._conv(block.conv2, block.act(block.norm2(h)))
-        return x + h
+        return x + block.residual(x, self._conv)
 
     def _upsample(self, up: Upsample, x: Tensor) -> Tensor:
         x = F.interpolate(x, scale_factor=(1.0, 2.0, 2.0), mode="nearest")
@@ -116,7 +114,7 @@ class StreamingDecoder:
             x = self._resblock(block, x)
         for level in d.levels:
             x = self._level(level, x)
-        out = self._conv(d.conv_out, d.act(d.norm_out(x)))
+        out = self._conv(d.conv_out, d.act(x))
         self.first = False
         return out
 
