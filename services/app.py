@@ -205,6 +205,7 @@ class Gateway:
 
     def __init__(self, settings: dict[str, Any]):
         from seedance.services.api_server import VideoGenerationService
+        from seedance.services.metrics import PlatformMetrics
         from seedance.services.redis_store import RedisTaskStore
         from seedance.services.runner import TaskRunner
         from seedance.services.storage import ObjectStorage, S3Settings
@@ -225,8 +226,12 @@ class Gateway:
         self._stop = threading.Event()
         worker = f"gateway-{uuid.uuid4().hex[:8]}"
         stall_s = float(settings.get("stage_stall_s", 120.0))
+        self.metrics = PlatformMetrics(self.store)
+        if settings.get("metrics_port"):
+            self.metrics.serve_or_log(int(settings["metrics_port"]), settings.get("metrics_host", "127.0.0.1"))
         self.runners = [TaskRunner(self.store, RayStages(stall_s=stall_s), storage, config, worker_id=f"{worker}-{i}",
-                                   thin_decoder=bool(settings.get("thin_decoder", False)))
+                                   thin_decoder=bool(settings.get("thin_decoder", False)),
+                                   on_finish=self.metrics.on_finish)
                         for i in range(int(settings.get("workers", 1)))]
         self._threads = [threading.Thread(target=r.serve, args=(self._stop,), name=f"runner-{i}", daemon=True)
                          for i, r in enumerate(self.runners)]

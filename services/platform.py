@@ -44,6 +44,7 @@ class PlatformSettings:
     queue_ttl_s: float = 3600.0
     lease_s: float = 10.0
     stage_stall_s: float = 120.0  # a streamed stage call silent this long is retried elsewhere
+    metrics_port: int | None = None  # Prometheus /metrics of the gateway replica (127.0.0.1); None = off
     overrides: dict[str, Any] = field(default_factory=dict)  # app name -> deployment options
 
 
@@ -57,7 +58,8 @@ def serve_config(settings: PlatformSettings, redis_url: str, api_keys_file: str 
         if app["name"] == "gateway":
             args.update(redis_url=redis_url, api_keys_file=api_keys_file, workers=settings.workers,
                         max_queued_per_key=settings.max_queued_per_key, queue_ttl_s=settings.queue_ttl_s,
-                        lease_s=settings.lease_s, stage_stall_s=settings.stage_stall_s)
+                        lease_s=settings.lease_s, stage_stall_s=settings.stage_stall_s,
+                        metrics_port=settings.metrics_port)
         for dep in app["deployments"]:
             dep.update(settings.overrides.get(app["name"], {}))
     if settings.grpc_proxy_port is not None:

@@ -243,6 +243,10 @@ class RedisTaskStore:
         self._mutate(task_id, change)
         return self._owned(owner, task_id)
 
+    def running_count(self) -> int:
+        """Tasks a worker has taken and not finished."""
+        return int(self.r.scard(self._k("running")))
+
     def cancel_requested(self, task_id: str) -> bool:
         return self.r.hget(self._k("task", task_id), "cancel") == b"1"
 

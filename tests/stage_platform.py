@@ -12,7 +12,8 @@ import threading
 from pathlib import Path
 
 from seedance.services.api_server import ApiServer
-from seedance.services.local import LocalRedis, LocalSeaweedFS
+from seedance.services.local import LocalRedis, LocalSeaweedFS, free_port
+from seedance.services.metrics import PlatformMetrics
 from seedance.services.redis_store import RedisTaskStore
 from seedance.services.runner import LocalStages, TaskRunner
 from seedance.services.storage import ObjectStorage
@@ -34,8 +35,12 @@ class StagePlatform:
         self.store = RedisTaskStore(url=self.redis.url, lease_s=self.lease_s, **self.store_kw)
         self.storage = ObjectStorage(self.s3.settings)
         self.stages = LocalStages(self.pipeline)
+        self.metrics = PlatformMetrics(self.store)
+        self.metrics_port = free_port()
+        self.metrics_server = self.metrics.serve(self.metrics_port)[0]
         self.runners = [TaskRunner(self.store, self.stages, self.storage, self.pipeline.config,
-                                   worker_id=f"test-{i}", retry_backoff_s=0.05) for i in range(self.n_runners)]
+                                   worker_id=f"test-{i}", retry_backoff_s=0.05, on_finish=self.metrics.on_finish)
+                        for i in range(self.n_runners)]
         for r in self.runners:
             t = threading.Thread(target=r.serve, args=(self.stop_event, 0.2, 0.5), daemon=True)
             t.start()
@@ -50,6 +55,8 @@ class StagePlatform:
             t.join(timeout=30)
         if getattr(self, "api", None):
             self.api.stop()
+        if getattr(self, "metrics_server", None):
+            self.metrics_server.shutdown()
         self.s3.stop()
         self.redis.stop()
 

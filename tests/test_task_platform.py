@@ -198,3 +198,43 @@ def test_stage_services_reject_malformed_tensors_naming_the_field(pipeline):
     latent = stages.vae_encode(st.VAEEncodeRequest(frames=from_numpy(frames)), {}).latent
     back = to_numpy(stages.vae_decode(st.VAEDecodeRequest(latent=latent), {}).frames)
     assert back.shape == frames.shape
+
+
+def _scrape(port: int) -> dict[tuple[str, tuple], float]:
+    """Samples of the /metrics page at 127.0.0.1:port: (name, sorted labels) -> value."""
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+        text = r.read().decode()
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for fam in text_string_to_metric_families(text) for s in fam.samples}
+
+
+def test_metrics_report_queue_depth_finished_tasks_and_stage_latency(tmp_path, pipeline):
+    with StagePlatform(pipeline, tmp_path, runners=0) as platform, \
+            SeedanceClient(platform.endpoint, timeout=60) as client:
+        tasks = [client.create_task(p, **FAST) for p in ("a red circle moves left", "a blue square moves up")]
+        before = _scrape(platform.metrics_port)
+        assert before[("seedance_queue_depth", ())] == 2
+        assert before[("seedance_tasks_running", ())] == 0
+        stop = threading.Event()
+        runner = TaskRunner(platform.store, platform.stages, platform.storage, pipeline.config,
+                            worker_id="metered", on_finish=platform.metrics.on_finish)
+        thread = threading.Thread(target=runner.serve, args=(stop, 0.2, 0.5), daemon=True)
+        thread.start()
+        try:
+            finals = [list(client.watch_task(t.id, timeout=120))[-1] for t in tasks]
+        finally:
+            stop.set()
+            thread.join(timeout=30)
+        after = _scrape(platform.metrics_port)
+    assert all(f.status == TaskStatus.Value("TASK_STATUS_SUCCEEDED") for f in finals)
+    assert after[("seedance_queue_depth", ())] == 0
+    assert after[("seedance_tasks_running", ())] == 0
+    assert after[("seedance_tasks_finished_total", (("status", "succeeded"),))] == 2
+    assert after[("seedance_task_duration_seconds_count", (("status", "succeeded"),))] == 2
+    for stage in ("rewrite", "encode", "denoise", "decode"):
+        assert after[("seedance_stage_duration_seconds_count", (("stage", stage),))] == 2
+        assert after[("seedance_stage_duration_seconds_sum", (("stage", stage),))] > 0

@@ -32,6 +32,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--grpc-proxy-port", type=int, metavar="PORT",
                    help="also start the Ray Serve gRPC proxy (every stage service) on PORT; note: Ray binds "
                         "it to ALL interfaces")
+    p.add_argument("--metrics-port", type=int, default=9464, metavar="PORT",
+                   help="Prometheus /metrics of the gateway on 127.0.0.1:PORT (default 9464; 0 = off)")
     p.add_argument("--num-cpus", type=float, default=2, help="CPUs Ray may use (default 2)")
     p.set_defaults(run=run)
 
@@ -41,6 +43,8 @@ def run(args: argparse.Namespace) -> int:
         raise InvalidRequestError("port", f"must be in [0, 65535], got {args.port}")
     if args.workers < 1:
         raise InvalidRequestError("workers", f"must be at least 1, got {args.workers}")
+    if not 0 <= args.metrics_port <= 65535:
+        raise InvalidRequestError("metrics-port", f"must be in [0, 65535], got {args.metrics_port}")
     if bool(args.tls_cert) != bool(args.tls_key):
         raise InvalidRequestError("tls-cert", "--tls-cert and --tls-key go together")
     tls = (Path(args.tls_key).read_bytes(), Path(args.tls_cert).read_bytes()) if args.tls_cert else None
@@ -50,7 +54,8 @@ def run(args: argparse.Namespace) -> int:
 
     settings = PlatformSettings(workdir=Path(args.workdir), host=args.host, port=args.port, model_dir=args.model,
                                 api_keys_file=Path(args.api_keys_file) if args.api_keys_file else None, tls=tls,
-                                grpc_proxy_port=args.grpc_proxy_port, num_cpus=args.num_cpus, workers=args.workers)
+                                grpc_proxy_port=args.grpc_proxy_port, num_cpus=args.num_cpus, workers=args.workers,
+                                metrics_port=args.metrics_port or None)
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: done.set())
@@ -64,7 +69,8 @@ def run(args: argparse.Namespace) -> int:
               f"  API key    {platform.api_key_path}  (export SEEDANCE_API_KEY=$(cat {platform.api_key_path}))\n"
               f"  try        seedance client --endpoint {platform.endpoint} --api-key-file {platform.api_key_path} "
               f"generate \"a red circle moves to the right\" -o x.mp4\n"
-              f"  Ctrl-C stops everything", flush=True)
+              + (f"  metrics    http://127.0.0.1:{args.metrics_port}/metrics\n" if args.metrics_port else "")
+              + "  Ctrl-C stops everything", flush=True)
         if args.grpc_proxy_port:
             print(f"  Serve gRPC proxy on port {args.grpc_proxy_port} (all interfaces; metadata "
                   "application=<gateway|rewriter|text_encoder|denoiser|vae|refiner>)", flush=True)
