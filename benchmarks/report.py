@@ -12,7 +12,7 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ORDER = ["preset_gpu", "kernels", "dit_vs_wan", "dit_window_ablation", "dit_compile", "dit_scaling", "vae_decode",
-         "vae_chunk_scaling", "pipeline"]
+         "vae_chunk_scaling", "pipeline", "serving"]
 SKIP_COLUMNS = {"mem"}
 
 HEADER = """# Benchmarks

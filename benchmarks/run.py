@@ -32,6 +32,7 @@ import bench_dit  # noqa: E402
 import bench_kernels  # noqa: E402
 import bench_pipeline  # noqa: E402
 import bench_preset  # noqa: E402
+import bench_serving  # noqa: E402
 import bench_vae  # noqa: E402
 import report  # noqa: E402
 import torch  # noqa: E402
@@ -47,6 +48,7 @@ BENCHMARKS = {
     "pipeline": bench_pipeline.pipeline_bench,
     "kernels": bench_kernels.kernels_bench,
     "preset_gpu": bench_preset.preset_gpu,
+    "serving": bench_serving.serving,
 }
 
 

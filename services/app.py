@@ -68,7 +68,12 @@ class _StageReplica:
 
 class BatchedTextEncoder(_StageReplica, stages.TextEncoderStage):
     """Concurrent Encode calls are encoded in one batch (serve.batch): one forward pass of the
-    text encoder instead of one per call."""
+    text encoder instead of one per call. `max_batch_size` 1 turns batching off (benchmarks)."""
+
+    def __init__(self, model_dir: str | None = None, device: str = "cpu", thin_decoder: bool = False,
+                 max_batch_size: int = 8):
+        super().__init__(model_dir=model_dir, device=device, thin_decoder=thin_decoder)
+        self._encode_batch.set_max_batch_size(max_batch_size)
 
     async def Encode(self, request: Any, grpc_context: Any = None, trace_context: dict | None = None) -> Any:
         raw = isinstance(request, bytes)  # bytes over DeploymentHandles (see stages._answer_errors)
@@ -91,12 +96,14 @@ def _stage_deployment(app: str) -> Any:
 
 
 def build_stage(args: dict[str, Any]) -> Any:
-    """Serve application builder for one stage: args {stage, model_dir?, device?, thin_decoder?}."""
+    """Serve application builder for one stage: args {stage, model_dir?, device?, thin_decoder?,
+    max_batch_size? (text_encoder only)}."""
     app = args["stage"]
     if app not in STAGE_APPS:
         raise ValueError(f"stage: must be one of {', '.join(STAGE_APPS)}, got {app!r}")
+    extra = {"max_batch_size": int(args.get("max_batch_size", 8))} if app == "text_encoder" else {}
     return _stage_deployment(app).bind(model_dir=args.get("model_dir"), device=args.get("device", "cpu"),
-                                       thin_decoder=bool(args.get("thin_decoder", False)))
+                                       thin_decoder=bool(args.get("thin_decoder", False)), **extra)
 
 
 class StageStalled(Exception):

@@ -16,14 +16,14 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 EXPECTED = {"dit_vs_wan", "dit_window_ablation", "dit_compile", "dit_scaling", "vae_decode", "vae_chunk_scaling",
-            "pipeline", "kernels", "preset_gpu"}
+            "pipeline", "kernels", "preset_gpu", "serving"}
 
 
 def test_benchmark_smoke_run_writes_every_result_and_the_report(tmp_path: Path) -> None:
     out = tmp_path / "results"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TORCHINDUCTOR_CACHE_DIR": str(tmp_path / "inductor")}
     proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "run.py"), "--smoke", "--out", str(out)],
-                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = {p.name.removesuffix(".json"): json.loads(p.read_text()) for p in out.glob("*.json")}
     assert set(results) == EXPECTED  # CPU results are NAME.json (GPU ones would be NAME.cuda.json)
@@ -47,6 +47,9 @@ def test_benchmark_smoke_run_writes_every_result_and_the_report(tmp_path: Path) 
         assert any("diffusers is not installed" in n for n in dit["notes"])
     for row in dit["rows"]:
         assert row["median_s"] > 0 and row["tokens_per_s"] > 0 and row["peak_mem_mb"] >= 0
+    serving = results["serving"]
+    assert [r["errors"] for r in serving["rows"] if "errors" in r] == [0, 0]  # both concurrent runs completed
+    assert serving["idle_memory_mb"] > 0 and serving["processes"] > 3
     chunks = results["vae_chunk_scaling"]["rows"]
     assert all(r["max_abs_err_vs_one_shot"] < 1e-4 for r in chunks)
     report = (out / "BENCHMARKS.md").read_text()
