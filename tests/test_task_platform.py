@@ -238,3 +238,26 @@ def test_metrics_report_queue_depth_finished_tasks_and_stage_latency(tmp_path, p
     for stage in ("rewrite", "encode", "denoise", "decode"):
         assert after[("seedance_stage_duration_seconds_count", (("stage", stage),))] == 2
         assert after[("seedance_stage_duration_seconds_sum", (("stage", stage),))] > 0
+
+
+def test_watch_honours_the_client_deadline_and_frees_its_server_thread(redis_server, pipeline):
+    """A WatchTask whose deadline passes ends with DEADLINE_EXCEEDED, and the server stops the
+    stream too: with two RPC threads, two expired watches must not block a later call."""
+    store = _store(redis_server)  # no runner: the task stays queued, so a watch would run forever
+    api = ApiServer(store, pipeline.config, max_rpc_threads=2).start()
+    try:
+        with grpc.insecure_channel(api.endpoint) as ch:
+            stub = vg_grpc.VideoGenerationStub(ch)
+            task = stub.CreateTask(vg.CreateTaskRequest(prompt="a red circle moves to the right", frames=5,
+                                                        steps=2), timeout=30)
+            for _ in range(2):  # both server threads
+                t0 = time.monotonic()
+                with pytest.raises(grpc.RpcError) as err:
+                    for _ in stub.WatchTask(vg.WatchTaskRequest(task_id=task.id), timeout=1.0):
+                        pass
+                assert err.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+                assert time.monotonic() - t0 < 10
+            time.sleep(1.0)  # the server notices within one event-stream poll (0.2 s)
+            assert stub.GetTask(vg.GetTaskRequest(task_id=task.id), timeout=5).status == pb.TASK_STATUS_QUEUED
+    finally:
+        api.stop()
