@@ -61,9 +61,10 @@ def _replica_setup(name: str) -> None:
 class _StageReplica:
     """Mixin: a stage class loaded from builder args inside a Serve replica."""
 
-    def __init__(self, model_dir: str | None = None, device: str = "cpu", thin_decoder: bool = False):
+    def __init__(self, model_dir: str | None = None, device: str = "cpu", thin_decoder: bool = False, **options: Any):
         _replica_setup(type(self).__name__)
-        super().__init__(model_dir=model_dir, device=device, thin_decoder=thin_decoder)  # type: ignore[call-arg]
+        super().__init__(model_dir=model_dir, device=device, thin_decoder=thin_decoder,  # type: ignore[call-arg]
+                         **options)
 
 
 class BatchedTextEncoder(_StageReplica, stages.TextEncoderStage):
@@ -95,13 +96,18 @@ def _stage_deployment(app: str) -> Any:
     return serve.deployment(name=name)(replica)
 
 
+# Stages whose concurrent calls can be batched (text encoder: serve.batch; denoiser and refiner:
+# the step batcher) and their default max_batch_size (1 = off; see serve_config.yaml).
+BATCHED_APPS = {"text_encoder": 8, "denoiser": 1, "refiner": 1}
+
+
 def build_stage(args: dict[str, Any]) -> Any:
     """Serve application builder for one stage: args {stage, model_dir?, device?, thin_decoder?,
-    max_batch_size? (text_encoder only)}."""
+    max_batch_size? (text_encoder, default 8; denoiser and refiner, default 1 = off)}."""
     app = args["stage"]
     if app not in STAGE_APPS:
         raise ValueError(f"stage: must be one of {', '.join(STAGE_APPS)}, got {app!r}")
-    extra = {"max_batch_size": int(args.get("max_batch_size", 8))} if app == "text_encoder" else {}
+    extra = {"max_batch_size": int(args.get("max_batch_size", BATCHED_APPS[app]))} if app in BATCHED_APPS else {}
     return _stage_deployment(app).bind(model_dir=args.get("model_dir"), device=args.get("device", "cpu"),
                                        thin_decoder=bool(args.get("thin_decoder", False)), **extra)
 

@@ -174,7 +174,30 @@ def _initial_noise(req: st.DenoiseRequest, field: str) -> torch.Tensor:
 
 
 class _Denoising(_Stage):
-    """Denoise and Refine share the request checks and the streamed, cancellable sampling loop."""
+    """Denoise and Refine share the request checks and the streamed, cancellable sampling loop.
+
+    `max_batch_size` > 1 batches the DiT steps of concurrent calls (services.step_batcher): rows
+    of a CFG pair count two. 1 runs each call's steps alone."""
+
+    def __init__(self, *args: Any, max_batch_size: int = 1, batch_wait_s: float = 0.005, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.max_batch_size, self.batch_wait_s = max_batch_size, batch_wait_s
+        self._batchers: dict[int, Any] = {}
+        self._batchers_lock = threading.Lock()
+
+    def _model(self, dit: Any) -> Any:
+        """dit itself, or a stand-in that batches its calls with other streams' (one batcher per model)."""
+        if self.max_batch_size <= 1:
+            return dit
+        from seedance.model.dit.compile import autocast
+        from seedance.services.step_batcher import BatchedDiT, StepBatcher
+
+        with self._batchers_lock:
+            if id(dit) not in self._batchers:
+                p = self.pipeline
+                self._batchers[id(dit)] = StepBatcher(dit, self.max_batch_size, self.batch_wait_s,
+                                                      context=lambda: autocast(p.device, p.autocast))
+            return BatchedDiT(self._batchers[id(dit)])
 
     def _inputs(self, req: st.DenoiseRequest, field: str) -> dict[str, Any]:
         import torch
@@ -207,8 +230,8 @@ class _Denoising(_Stage):
 
     def _sample(self, dit: Any, inputs: dict[str, Any], extra: torch.Tensor | None,
                 on_step: Callable[[int, int], None] | None = None) -> torch.Tensor:
-        return self.pipeline.denoise(dit, inputs["num_shots"], inputs["text"], inputs["noise"], inputs["cond"],
-                                     inputs["mask"], inputs["steps"], inputs["guidance"], extra=extra,
+        return self.pipeline.denoise(self._model(dit), inputs["num_shots"], inputs["text"], inputs["noise"],
+                                     inputs["cond"], inputs["mask"], inputs["steps"], inputs["guidance"], extra=extra,
                                      progress=None if on_step is None else (lambda s, n, _x: on_step(s, n)))
 
     def _stream(self, dit: Any, inputs: dict[str, Any], extra: torch.Tensor | None) -> Iterator[st.DenoiseEvent]:
