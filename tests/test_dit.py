@@ -54,6 +54,19 @@ def test_windowed_temporal_equals_full_when_window_covers_frame(window):
     torch.testing.assert_close(block(x, c, rope, grid), full_temporal_reference(block, x, c, rope))
 
 
+def test_window_order_path_equals_the_partitioned_qkv_path():
+    """Windows that tile the frame run the whole block in window order (permute x in and out
+    once); it must equal partitioning q, k, v (the path overhanging windows take), per sample."""
+    grid, window = (3, 6, 5), (3, 5)  # two windows per frame, no padding
+    block = randomize_(TemporalBlock(D, HEADS, 2.0, True, window), seed=3)
+    x, c = torch.randn(2, 90, D), torch.randn(2, D)  # two samples: modulations differ per sample
+    rope = single_shot_rope(2, grid, 4)
+    fast = block(x, c, rope, grid)
+    plain = block._forward_padded(x, block.video.modulations(c), rope, grid, window)
+    torch.testing.assert_close(fast, plain, atol=1e-5, rtol=1e-5)
+    assert len(rope._windowed) == 1  # the windowed rotary tables are built once and reused
+
+
 def test_small_window_is_local_in_space_and_global_in_time():
     grid = (3, 6, 5)
     block = randomize_(TemporalBlock(D, HEADS, 2.0, True, (3, 3)), seed=2)

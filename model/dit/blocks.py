@@ -12,7 +12,7 @@ the window is padded and the padding is masked out of the keys.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -29,6 +29,16 @@ class Rope:
     video_sin: Tensor
     text_cos: Tensor  # [B, L, Dh/2]
     text_sin: Tensor
+    _windowed: dict = field(default_factory=dict, repr=False)
+
+    def windowed(self, batch: int, grid: tuple[int, int, int], window: tuple[int, int]) -> tuple[Tensor, Tensor]:
+        """video_cos/sin in window order ([B*nWin, T*wh*ww, Dh/2]), made once per forward and
+        shared by every temporal block."""
+        key = (batch, grid, window)
+        if key not in self._windowed:
+            self._windowed[key] = tuple(window_partition(t.expand(batch, -1, -1), grid, window)
+                                        for t in (self.video_cos, self.video_sin))
+        return self._windowed[key]
 
 
 class SpatialBlock(nn.Module):
@@ -112,6 +122,15 @@ class TemporalBlock(nn.Module):
         b = x.shape[0]
         window = self.effective_window(grid)
         mv = self.video.modulations(c)
+        if not (grid[1] % window[0] or grid[2] % window[1]):
+            return self._forward_in_window_order(x, mv, rope, grid, window)
+        return self._forward_padded(x, mv, rope, grid, window)
+
+    def _forward_padded(self, x: Tensor, mv: tuple[Tensor, ...], rope: Rope,
+                        grid: tuple[int, int, int], window: tuple[int, int]) -> Tensor:
+        """Windows that overhang the frame: q, k, v are partitioned (zero-padded) and the padding
+        is masked out of the keys; everything else runs in frame order."""
+        b = x.shape[0]
         q, k, v = self.video.qkv_heads_rope(x, mv, rope.video_cos, rope.video_sin)
         q, k, v = (window_partition(z, grid, window) for z in (q, k, v))
         key_mask = None  # decided from shapes, not data: no graph break under compile, no GPU sync
@@ -120,3 +139,19 @@ class TemporalBlock(nn.Module):
             key_mask = window_partition(ones, grid, window)[..., 0]
         out = attention(q, k, v, key_mask)
         return self.video.finish(x, window_merge(out, b, grid, window), mv)
+
+    def _forward_in_window_order(self, x: Tensor, mv: tuple[Tensor, ...], rope: Rope,
+                                 grid: tuple[int, int, int], window: tuple[int, int]) -> Tensor:
+        """The same block with its tokens in window order from start to finish: every op but the
+        attention is per token, so the block permutes x once on the way in and once on the way
+        out, instead of permuting q, k and v in and the attention output back (two D-wide copies
+        instead of four: layout copies were ~9% of a seedance-1.0 480p forward's GPU time in the
+        profile; the gain on a GPU is not measured yet, on 2 CPU cores the tiny DiT at 8k tokens
+        ran ~10% faster). Used when the windows tile the frame exactly (no padding to mask)."""
+        b = x.shape[0]
+        wins = (grid[1] // window[0]) * (grid[2] // window[1])
+        xw = window_partition(x, grid, window)  # [B*nWin, T*wh*ww, D]
+        mods = tuple(m.repeat_interleave(wins, dim=0) for m in mv)  # per-sample -> per window
+        cos, sin = rope.windowed(b, grid, window)
+        q, k, v = self.video.qkv_heads_rope(xw, mods, cos, sin)
+        return window_merge(self.video.finish(xw, attention(q, k, v, None), mods), b, grid, window)
