@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+import os
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -12,7 +14,9 @@ from common import REPO, Context, n_params, write_result
 from seedance.model.presets import tiny
 from seedance.model.vae import CausalVAE
 
-TRAINED_DIR = REPO / "model" / "weights" / "tiny"
+# The trained tiny bundle; SEEDANCE_BENCH_MODEL points at another bundle directory (e.g. a training
+# run's intermediate WORK/bundle0, which holds the trained VAE and thin decoder).
+TRAINED_DIR = Path(os.environ.get("SEEDANCE_BENCH_MODEL", REPO / "model" / "weights" / "tiny"))
 
 
 def our_vaes(seed: int = 0) -> tuple[CausalVAE, CausalVAE, str]:
@@ -21,7 +25,8 @@ def our_vaes(seed: int = 0) -> tuple[CausalVAE, CausalVAE, str]:
         from seedance.model.bundle import load_bundle
 
         bundle = load_bundle(TRAINED_DIR, thin_decoder=True)
-        return bundle.vae.eval(), bundle.thin_vae.eval(), f"trained ({TRAINED_DIR.relative_to(REPO)})"
+        where = TRAINED_DIR.relative_to(REPO) if TRAINED_DIR.is_relative_to(REPO) else TRAINED_DIR
+        return bundle.vae.eval(), bundle.thin_vae.eval(), f"trained ({where})"
     cfg = tiny().vae
     torch.manual_seed(seed)
     full = CausalVAE(cfg).eval()
