@@ -10,6 +10,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRITON_INTERPRET", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -37,3 +42,18 @@ def randomize_(module: torch.nn.Module, seed: int = 0, std: float = 0.05) -> tor
         for p in module.parameters():
             p.copy_(torch.randn(p.shape, generator=g) * std)
     return module
+
+
+def run_torchrun(module: str | list[str], config: Path, out: Path, timeout: float = 240) -> subprocess.CompletedProcess:
+    """`torchrun --nproc_per_node 2 -m MODULE [ARGS] --config CONFIG --out OUT` on loopback (gloo, CPU);
+    `module` is a module name or [module, its leading arguments] (e.g. a subcommand)."""
+    module = [module] if isinstance(module, str) else module
+    with socket.socket() as s:  # a free loopback port for the rendezvous
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
+         "--master_port", str(port), "-m", *module, "--config", str(config), "--out", str(out)],
+        capture_output=True, text=True, timeout=timeout, env=env,
+    )

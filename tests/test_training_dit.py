@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
+from conftest import run_torchrun
 
 from seedance.errors import ConfigError
 from seedance.model.presets import tiny
@@ -94,16 +91,7 @@ def test_torchrun_two_processes(tmp_path):
     data = write_synthetic_prepared(tmp_path / "d")
     cfg = stage(data, steps=2)
     (tmp_path / "stage.json").write_text(json.dumps(cfg.to_dict()))
-    with socket.socket() as s:  # a free loopback port for the rendezvous
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
-         "--master_port", str(port), "-m", "seedance.training.dit", "--config", str(tmp_path / "stage.json"),
-         "--out", str(tmp_path / "ddp")],
-        capture_output=True, text=True, timeout=240, env=env,
-    )
+    proc = run_torchrun("seedance.training.dit", tmp_path / "stage.json", tmp_path / "ddp")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (tmp_path / "ddp" / "dit.safetensors").exists()
     lines = (tmp_path / "ddp" / "metrics.jsonl").read_text().splitlines()

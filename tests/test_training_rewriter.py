@@ -3,6 +3,7 @@ TransformersRewriter, memorisation), LoRA, DPO (log 2 at step 0, rewards separat
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import re
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import run_torchrun
 from transformers import AutoTokenizer, Qwen2Config, Qwen2ForCausalLM
 
 from seedance.errors import ConfigError, RewriteError
@@ -303,3 +305,13 @@ def test_rewrite_faithfulness(sft: tuple[Path, list], data: Path) -> None:
     assert rewrite_faithfulness(_Fixed("Something else."), rows, keyword_parse)["valid"] == 0.0
     partial = rewrite_faithfulness(_Fixed("The red circle moves slowly to the right."), rows, keyword_parse)
     assert partial["faithful"] == 0.5 and partial["by_language"]["en"]["faithful"] == 1.0
+
+
+def test_sft_under_torchrun_two_processes(data: Path, tmp_path: Path) -> None:
+    cfg = sft_config(data, 2, log_every=1)
+    (tmp_path / "sft.json").write_text(json.dumps(dataclasses.asdict(cfg)))
+    proc = run_torchrun(["seedance.training.rewriter", "sft"], tmp_path / "sft.json", tmp_path / "ddp")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    steps = [json.loads(x)["step"] for x in (tmp_path / "ddp" / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [1, 2]
+    assert (tmp_path / "ddp" / "model").is_dir()

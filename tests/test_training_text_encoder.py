@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
 import torch
+from conftest import run_torchrun
 from safetensors.torch import load_file
 
 from seedance.model.config import TextEncoderConfig
@@ -69,3 +71,14 @@ def test_train_resume_and_export(tmp_path):
     encoder.load_state_dict(load_file(tmp_path / "full" / "text_encoder.safetensors"))
     emb = encoder.encode(CAPTIONS[:2])
     assert emb.hidden.shape[0] == 2 and torch.isfinite(emb.hidden).all()
+
+
+def test_torchrun_two_processes(tmp_path):
+    optim = OptimConfig(lr=3e-3, warmup_steps=1, max_steps=2, batch_size=2, checkpoint_every=2, log_every=1)
+    cfg = TextEncoderTrainConfig(data=str(write_manifest(tmp_path / "d")), tokenizer_vocab=400, optim=optim)
+    (tmp_path / "te.json").write_text(json.dumps(dataclasses.asdict(cfg)))
+    proc = run_torchrun("seedance.training.text_encoder", tmp_path / "te.json", tmp_path / "ddp")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (tmp_path / "ddp" / "text_encoder.safetensors").exists()
+    steps = [json.loads(x)["step"] for x in (tmp_path / "ddp" / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [1, 2]

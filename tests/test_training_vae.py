@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from conftest import run_torchrun
 from safetensors.torch import load_file
 
 from seedance.model.media import write_mp4
@@ -78,3 +81,15 @@ def test_missing_or_empty_dataset_is_a_clear_error(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(DatasetError, match="no videos"):
         VideoClips(tmp_path / "empty", frames=9)
+
+
+def test_torchrun_two_processes_with_the_adversary(tmp_path):
+    """DDP over the VAE and over the discriminator (adversarial terms from step 1), gloo on CPU."""
+    cfg = config(write_clips(tmp_path / "clips", count=4))  # adv_start=1
+    cfg = dataclasses.replace(cfg, optim=dataclasses.replace(cfg.optim, max_steps=2, batch_size=1))
+    (tmp_path / "vae.json").write_text(json.dumps(dataclasses.asdict(cfg)))
+    proc = run_torchrun("seedance.training.vae", tmp_path / "vae.json", tmp_path / "ddp")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (tmp_path / "ddp" / "vae.safetensors").exists()
+    rows = [json.loads(x) for x in (tmp_path / "ddp" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [1, 2] and all(np.isfinite(r["loss"]) and "d_loss" in r for r in rows[1:])
