@@ -10,6 +10,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRITON_INTERPRET", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+import signal
 import socket
 import subprocess
 import sys
@@ -52,8 +53,15 @@ def run_torchrun(module: str | list[str], config: Path, out: Path, timeout: floa
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
-         "--master_port", str(port), "-m", *module, "--config", str(config), "--out", str(out)],
-        capture_output=True, text=True, timeout=timeout, env=env,
-    )
+    args = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
+            "--master_port", str(port), "-m", *module, "--config", str(config), "--out", str(out)]
+    # Its own session, so a timeout kills torchrun AND its workers (they would outlive it otherwise).
+    with subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                          start_new_session=True) as proc:
+        try:
+            stdout, stderr = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            stdout, stderr = proc.communicate()
+            raise AssertionError(f"torchrun {' '.join(module)} timed out after {timeout} s:\n{stderr[-3000:]}") from None
+    return subprocess.CompletedProcess(args, proc.returncode, stdout, stderr)

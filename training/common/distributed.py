@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -46,3 +48,17 @@ def mean_across_ranks(value: float, env: DistEnv) -> float:
     t = torch.tensor([value], dtype=torch.float64)
     dist.all_reduce(t)
     return float(t.item()) / env.world_size
+
+
+@contextlib.contextmanager
+def main_first(env: DistEnv) -> Iterator[None]:
+    """Run the block on rank 0 first, then on the other ranks: for setup that writes files the
+    others then read (a tokenizer trained into the run folder), so no rank reads a half-written
+    file or writes over another's."""
+    if env.distributed and not env.is_main:
+        dist.barrier()
+    try:
+        yield
+    finally:
+        if env.distributed and env.is_main:
+            dist.barrier()

@@ -27,7 +27,7 @@ from seedance.errors import ConfigError, ModelLoadError
 from seedance.model.config import TextEncoderConfig
 from seedance.model.text import build_byte_tokenizer, hf_config
 from seedance.training.common.data import ResumableSampler
-from seedance.training.common.distributed import DistEnv
+from seedance.training.common.distributed import DistEnv, main_first
 from seedance.training.common.trainer import OptimConfig, Trainer
 from seedance.training.rewriter.data import (
     RewriteRow,
@@ -128,7 +128,8 @@ def train_sft(cfg: RewriterSFTConfig, out_dir: Path, env: DistEnv | None = None,
               resume: bool = True, progress: bool = True) -> Trainer:
     env, out_dir = env or DistEnv(), Path(out_dir)
     rows = load_rows(cfg.data)
-    tok, lm = build_lm(cfg, tokenizer_corpus(rows), out_dir)
+    with main_first(env):  # rank 0 trains and writes the scratch tokenizer; the others read it
+        tok, lm = build_lm(cfg, tokenizer_corpus(rows), out_dir)
     if tok.eos_token_id is None:
         raise ConfigError("the rewriter tokenizer has no eos token: generation could never stop")
     pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id

@@ -28,7 +28,7 @@ from seedance.model.text import build_byte_tokenizer, hf_config
 from seedance.model.text.tokenizer import load_tokenizer
 from seedance.training.common.cli import pipeline_main
 from seedance.training.common.data import ResumableSampler
-from seedance.training.common.distributed import DistEnv
+from seedance.training.common.distributed import DistEnv, main_first
 from seedance.training.common.trainer import OptimConfig, Trainer
 from seedance.training.data.corpus import caption_corpus
 from seedance.training.text_encoder.tokenizer import save_tokenizer, train_bpe_tokenizer
@@ -75,7 +75,8 @@ def train_text_encoder(cfg: TextEncoderTrainConfig, out_dir: Path, env: DistEnv 
     env, out_dir = env or DistEnv(), Path(out_dir)
     te_cfg = cfg.encoder_config()
     texts = caption_corpus(Path(cfg.data))
-    tok = tokenizer_for(cfg, te_cfg, texts, out_dir)
+    with main_first(env):  # rank 0 trains and writes the tokenizer; the others read it
+        tok = tokenizer_for(cfg, te_cfg, texts, out_dir)
     bos, eos, pad = tok.bos_token_id, tok.eos_token_id, tok.pad_token_id
     room = te_cfg.max_length - 2  # <bos> text <eos>
     sequences = [[bos, *tok.encode(t, add_special_tokens=False)[:room], eos] for t in texts]
