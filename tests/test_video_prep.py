@@ -268,3 +268,30 @@ def test_s3_input_through_a_real_seaweedfs_server(raw, prepared, tmp_path, monke
             _prepare("s3://videos/nothing-here", tmp_path / "out2")
     assert result.counts == prepared.counts and all(r["uri"].startswith("s3://videos/raw/") for r in _rows(result))
     assert [dict(r, uri="") for r in _rows(result)] == [dict(r, uri="") for r in _rows(prepared)]
+
+
+def _dissolve(a: np.ndarray, b: np.ndarray, frames: int) -> np.ndarray:
+    """`frames` frames blending a's last frame into b's first (a cross-dissolve)."""
+    w = np.linspace(0, 1, frames + 2)[1:-1, None, None, None]
+    return (a[-1:].astype(np.float32) * (1 - w) + b[:1].astype(np.float32) * w).round().astype(np.uint8)
+
+
+def _fade_through_black(a: np.ndarray, b: np.ndarray, frames: int) -> np.ndarray:
+    half = frames // 2
+    down = np.linspace(1, 0, half + 1)[1:, None, None, None] * a[-1:].astype(np.float32)
+    up = np.linspace(0, 1, frames - half + 1)[1:, None, None, None] * b[:1].astype(np.float32)
+    return np.concatenate([down, up]).round().astype(np.uint8)
+
+
+def test_detector_finds_dissolves_and_fades_and_splits_them_in_the_middle(tmp_path):
+    clips = [v for spec, v in _dataset(tmp_path / "sw", 6, seed=5, multishot_share=0.0, static_share=0.0)]
+    a, b, c = clips[0], clips[1], clips[2]
+    parts = [a, _dissolve(a, b, 8), b, _fade_through_black(b, c, 8), c]
+    video = np.concatenate(parts)
+    mids = [len(a) + 4, len(a) + 8 + len(b) + 4]  # the middle frame of each transition
+    shots = vp.detect_shots(video)
+    cuts = [start for start, _ in shots[1:]]
+    assert len(cuts) == 2, shots
+    assert all(abs(got - want) <= 2 for got, want in zip(cuts, mids, strict=True)), (cuts, mids)
+    hard = np.concatenate([a, b, c])  # the same clips back to back: hard cuts only, found as before
+    assert [s for s, _ in vp.detect_shots(hard)[1:]] == [len(a), len(a) + len(b)]

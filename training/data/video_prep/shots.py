@@ -18,8 +18,14 @@ the strongest wins (non-maximum suppression), so a shot is never shorter than th
 Tuned on 14 concatenations of ShapesWorld clips (266 cuts, many of them wide <-> close cuts
 inside one scene, 5,500 non-cut frames): no miss and no false cut at ratio 3.5, though the
 weakest cut stood at only 3.57x its neighbourhood. Checked on 20 more concatenations not used
-for tuning (373 cuts): every cut found, none invented. Known limit: gradual transitions (fades,
-dissolves) spread their change over many frames and are not found.
+for tuning (373 cuts): every cut found, none invented.
+
+Gradual transitions (dissolves, fades) spread their change over many frames, so no single frame
+stands out. They are found separately (`gradual`): the frames well before and well after the
+transition differ a lot, no single step inside accounts for much of that, and each side is
+steady. The new shot starts at the transition's middle frame. A slow pan also drifts the
+picture, but steadily, so its sides are not steady and it is not taken for a dissolve. On 12
+concatenations of 5 ShapesWorld clips with camera moves (78 hard cuts) it added no false cut.
 """
 
 from __future__ import annotations
@@ -44,6 +50,10 @@ class ShotDetector:
     # change would otherwise be infinitely many times its neighbourhood.
     pixel_floor: float = 0.004
     colour_floor: float = 0.01
+    # Gradual transitions (dissolves, fades): half-widths tried, in frames (transitions of about
+    # 2x these lengths), and the least mean pixel change across one (0.1 = 25 grey levels).
+    gradual_spans: tuple[int, ...] = (2, 3, 4, 6, 8)
+    min_gradual_change: float = 0.1
 
     def strengths(self, thumbs: np.ndarray) -> np.ndarray:
         """float32 [T]: how far each frame passes the cut test (>= 1 passes; 0 for frame 0)."""
@@ -66,9 +76,63 @@ class ShotDetector:
                 kept.append(t)
         return sorted(kept)
 
+    def gradual(self, thumbs: np.ndarray, hard: list[int]) -> list[int]:
+        """Centres of gradual transitions (dissolves, fades) away from hard cuts: frame t such that
+        for some half-width w, thumbnails t-w and t+w differ by at least `min_gradual_change`
+        (mean absolute pixel difference, in [0, 1]), no single step inside explains more than a
+        half of it, and each side is steady (w frames further out, the picture moved less than a
+        third as far). A fade out and in through black counts once (see _merge_fades). Pixel differences add up along a blend, which is what makes the steps
+        small against the whole; colour histograms saturate on flat colours and do not."""
+        x = np.asarray(thumbs).astype(np.float32) / 255.0
+        n = len(x)
+
+        def dist(i: int, j: int) -> float:
+            return float(np.abs(x[i] - x[j]).mean())
+
+        step = np.array([0.0] + [dist(i - 1, i) for i in range(1, n)])
+        found: dict[int, tuple[float, int]] = {}  # centre -> (change across, half-width)
+        for w in self.gradual_spans:
+            for t in range(2 * w, n - 2 * w):
+                if any(t - w < c <= t + w for c in hard):
+                    continue
+                across = dist(t - w, t + w)
+                if across < self.min_gradual_change or step[t - w + 1:t + w + 1].max() > across / 2:
+                    continue
+                if max(dist(t - 2 * w, t - w), dist(t + w, t + 2 * w)) > across / 3:
+                    continue
+                if across > found.get(t, (0.0, 0))[0]:
+                    found[t] = (across, w)
+        # Strongest first; two candidates overlap when closer than their half-widths together
+        # (the two halves of a fade through black are one transition).
+        kept: list[tuple[int, int]] = []
+        for t in sorted(found, key=lambda t: (-found[t][0], t)):
+            w = found[t][1]
+            if all(abs(t - k) >= max(self.min_shot_frames, w + kw) for k, kw in kept) and \
+                    all(abs(t - c) >= self.min_shot_frames for c in hard):
+                kept.append((t, w))
+        return _merge_fades(sorted(kept), x.mean(axis=(1, 2, 3)))
+
     def detect(self, thumbs: np.ndarray) -> list[tuple[int, int]]:
-        """[(start, end)] shot ranges, end exclusive, covering every frame."""
-        return shots_from_cuts(self.cuts(self.strengths(thumbs)), len(thumbs))
+        """[(start, end)] shot ranges, end exclusive, covering every frame; a gradual transition
+        is split at its middle frame."""
+        hard = self.cuts(self.strengths(thumbs))
+        return shots_from_cuts(sorted(hard + self.gradual(thumbs, hard)), len(thumbs))
+
+
+def _merge_fades(cuts: list[tuple[int, int]], brightness: np.ndarray) -> list[int]:
+    """A fade out and the fade in after it are one transition: two gradual cuts (centre,
+    half-width) whose frames between them dip below half the brightness of both outer sides
+    become one cut at their midpoint."""
+    out: list[tuple[int, int]] = []
+    for t, w in cuts:
+        if out:
+            p, pw = out[-1]
+            before, after = brightness[max(0, p - pw)], brightness[min(len(brightness) - 1, t + w)]
+            if t - p <= 2 * (pw + w) and brightness[p:t + 1].min() < 0.5 * min(before, after):
+                out[-1] = ((p + t) // 2, max(pw, w))
+                continue
+        out.append((t, w))
+    return [t for t, _ in out]
 
 
 def _relative(values: np.ndarray, t: int, window: int, floor: float) -> float:
