@@ -154,6 +154,11 @@ def write_report(results_dir: Path, out: Path) -> Path:
 
     files = sorted(Path(results_dir).glob("*.json"), key=order)
     results = [json.loads(p.read_text()) for p in files]
+    measured_on_gpu = {d["name"] for d in results if d["device"].startswith("cuda")}
+    # A GPU-only benchmark's CPU run holds only 'not measured' rows: drop it when a GPU run exists.
+    results = [d for d in results if not (d["name"] in measured_on_gpu and not d["device"].startswith("cuda")
+                                          and all(str(r.get("status", "")).startswith("not measured")
+                                                  for r in d["rows"]))]
     has_gpu = any(d["device"].startswith("cuda") for d in results)
     parts = [HEADER.format(gpu_status=GPU_STATUS if has_gpu else NO_GPU_STATUS), goals(results)]
     parts += [section(d) for d in results]
