@@ -180,6 +180,9 @@ def preset_gpu(ctx: Context) -> None:
                   "target": "report", "met": True,
                   "measured": f"{r['median_s']:.2f} s ({r['tokens']:,} tokens); a CFG step {r['cfg_step_s']:.2f} s"}
                  for r in tri]
+        thin = next(r for r in vae if r["decoder"] == "thin")
+        goals.append({"goal": f"thin decoder >= 1.8x faster than full ({PRESET}, 480p 5 s, fp32)", "target": 1.8,
+                      "measured": thin["speedup_vs_full_fp32"], "met": thin["speedup_vs_full_fp32"] >= 1.8})
         write_result(ctx, "preset_gpu", title, rows, goals=goals, notes=PRESET_NOTES,
                      extra={"model": info or {}, **vae_info}, elapsed_s=time.perf_counter() - start)
 
