@@ -58,7 +58,8 @@ serve: install
 	$(VENV)/bin/seedance serve
 
 # Train every stage of the tiny model on ShapesWorld and write model/weights/tiny (resumable:
-# rerun to continue). About 1.5 h on 2 idle CPU cores; stage times land in .cache/train-tiny/recipe_log.json.
+# rerun to continue). Expect 2.5-3 h on 2 idle CPU cores (not yet timed end to end); stage times land in
+# .cache/train-tiny/recipe_log.json.
 train-tiny: install
 	$(PY) -m seedance.training.recipes.tiny --work .cache/train-tiny --model-out model/weights/tiny
 
