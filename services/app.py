@@ -18,6 +18,7 @@ Settings reach the replicas as builder args (model dir, Redis URL, limits) and, 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import queue
@@ -29,7 +30,7 @@ from typing import Any
 from ray import serve
 
 from seedance.protos.seedance.v1 import stages_pb2 as st
-from seedance.services import stages, tracing
+from seedance.services import model_thread, stages, tracing
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +62,10 @@ def _replica_setup(name: str) -> None:
 class _StageReplica:
     """Mixin: a stage class loaded from builder args inside a Serve replica."""
 
-    def __init__(self, model_dir: str | None = None, device: str = "cpu", thin_decoder: bool = False, **options: Any):
+    def __init__(self, model_dir: str | None = None, device: str = "cpu", thin_decoder: bool = False,
+                 torch_threads: int | None = None, model_threads: int = 1, **options: Any):
         _replica_setup(type(self).__name__)
+        model_thread.configure(model_threads, torch_threads)
         super().__init__(model_dir=model_dir, device=device, thin_decoder=thin_decoder,  # type: ignore[call-arg]
                          **options)
 
@@ -72,8 +75,9 @@ class BatchedTextEncoder(_StageReplica, stages.TextEncoderStage):
     text encoder instead of one per call. `max_batch_size` 1 turns batching off (benchmarks)."""
 
     def __init__(self, model_dir: str | None = None, device: str = "cpu", thin_decoder: bool = False,
-                 max_batch_size: int = 8):
-        super().__init__(model_dir=model_dir, device=device, thin_decoder=thin_decoder)
+                 torch_threads: int | None = None, model_threads: int = 1, max_batch_size: int = 8):
+        super().__init__(model_dir=model_dir, device=device, thin_decoder=thin_decoder, torch_threads=torch_threads,
+                         model_threads=model_threads)
         self._encode_batch.set_max_batch_size(max_batch_size)
 
     async def Encode(self, request: Any, grpc_context: Any = None, trace_context: dict | None = None) -> Any:
@@ -87,7 +91,7 @@ class BatchedTextEncoder(_StageReplica, stages.TextEncoderStage):
 
     @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.005)
     async def _encode_batch(self, requests: list[Any]) -> list[Any]:
-        return self.encode_many(requests)
+        return await asyncio.wrap_future(model_thread.submit(self.encode_many, requests))
 
 
 def _stage_deployment(app: str) -> Any:
@@ -103,13 +107,20 @@ BATCHED_APPS = {"text_encoder": 8, "denoiser": 1, "refiner": 1}
 
 def build_stage(args: dict[str, Any]) -> Any:
     """Serve application builder for one stage: args {stage, model_dir?, device?, thin_decoder?,
-    max_batch_size? (text_encoder, default 8; denoiser and refiner, default 1 = off)}."""
+    model_threads? (threads running the replica's model calls side by side, default 1),
+    torch_threads? (intra-op threads of each; default: the process's, which the local platform sets
+    to 1 with OMP_NUM_THREADS) (see services/model_thread.py), max_batch_size? (text_encoder,
+    default 8; denoiser and refiner, default 1 = off)}."""
     app = args["stage"]
     if app not in STAGE_APPS:
         raise ValueError(f"stage: must be one of {', '.join(STAGE_APPS)}, got {app!r}")
     extra = {"max_batch_size": int(args.get("max_batch_size", BATCHED_APPS[app]))} if app in BATCHED_APPS else {}
+    threads = {k: args[k] for k in ("torch_threads", "model_threads") if args.get(k) is not None}
+    for k, v in threads.items():
+        if not isinstance(v, int) or v < 1:
+            raise ValueError(f"{k}: must be a positive integer, got {v!r}")
     return _stage_deployment(app).bind(model_dir=args.get("model_dir"), device=args.get("device", "cpu"),
-                                       thin_decoder=bool(args.get("thin_decoder", False)), **extra)
+                                       thin_decoder=bool(args.get("thin_decoder", False)), **threads, **extra)
 
 
 class StageStalled(Exception):

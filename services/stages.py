@@ -18,13 +18,14 @@ import inspect
 import queue
 import threading
 from collections.abc import Callable, Iterator
+from concurrent import futures
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from seedance.errors import InvalidRequestError
 from seedance.protos.seedance.v1 import stages_pb2 as st
-from seedance.services import tracing
+from seedance.services import model_thread, tracing
 from seedance.services.errors import grpc_status
 from seedance.services.wire import (
     from_numpy,
@@ -93,7 +94,7 @@ def _answer_errors(request_type: type) -> Callable[[Callable[..., Any]], Callabl
             def wrapper(self: Any, request: Any, grpc_context: Any = None, trace_context: dict | None = None) -> Any:
                 req, raw, rpc = scope(self, request, grpc_context, trace_context)
                 with rpc:
-                    out = method(self, req)
+                    out = model_thread.call(method, self, req)
                 return out.SerializeToString() if raw else out
 
         wrapper.__name__, wrapper.__doc__ = method.__name__, method.__doc__
@@ -105,7 +106,8 @@ def _answer_errors(request_type: type) -> Callable[[Callable[..., Any]], Callabl
 class _Stage:
     def __init__(self, pipeline: SeedancePipeline | None = None, model_dir: str | None = None,
                  device: str = "cpu", thin_decoder: bool = False):
-        self.pipeline = pipeline or load_pipeline(model_dir, device, thin_decoder)
+        # Loaded on the model thread, where the calls run too (see services/model_thread.py).
+        self.pipeline = pipeline or model_thread.call(load_pipeline, model_dir, device, thin_decoder)
         self.config = self.pipeline.config
 
 
@@ -235,8 +237,9 @@ class _Denoising(_Stage):
                                      progress=None if on_step is None else (lambda s, n, _x: on_step(s, n)))
 
     def _stream(self, dit: Any, inputs: dict[str, Any], extra: torch.Tensor | None) -> Iterator[st.DenoiseEvent]:
-        """Sample on a thread, yielding progress after each step; closing the stream (the caller
-        cancelled) stops the sampler at its next step."""
+        """Sample on the model thread (on a thread of its own when steps are batched: the batcher
+        needs concurrent loops), yielding progress after each step; closing the stream (the
+        caller cancelled) stops the sampler at its next step, or before its first."""
         events: queue.Queue[tuple[str, Any]] = queue.Queue()
         stop = threading.Event()
 
@@ -250,14 +253,15 @@ class _Denoising(_Stage):
 
         def run() -> None:
             try:
+                if stop.is_set():  # cancelled while queued behind another call
+                    raise _Stopped
                 events.put(("done", self._sample(dit, inputs, extra, on_step)))
             except _Stopped:
                 events.put(("stopped", None))
             except BaseException as e:  # re-raised in the caller's thread
                 events.put(("error", e))
 
-        worker = threading.Thread(target=run, name="sampler", daemon=True)
-        worker.start()
+        join = self._start_sampler(run)
         try:
             while True:
                 kind, value = events.get()
@@ -272,7 +276,21 @@ class _Denoising(_Stage):
                     return
         finally:
             stop.set()
-            worker.join(timeout=60)
+            join()
+
+    def _start_sampler(self, run: Callable[[], None]) -> Callable[[], None]:
+        """Start `run`; returns a function that waits (up to 60 s) for it to end."""
+        if self.max_batch_size > 1:
+            worker = threading.Thread(target=run, name="sampler", daemon=True)
+            worker.start()
+            return lambda: worker.join(timeout=60)
+        future = model_thread.submit(run)
+
+        def join() -> None:
+            if not future.cancel():  # not started yet: dropped; running: it stops at its next step
+                futures.wait([future], timeout=60)
+
+        return join
 
 
 class DenoiserStage(_Denoising):

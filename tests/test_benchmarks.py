@@ -48,7 +48,7 @@ def test_benchmark_smoke_run_writes_every_result_and_the_report(tmp_path: Path) 
     for row in dit["rows"]:
         assert row["median_s"] > 0 and row["tokens_per_s"] > 0 and row["peak_mem_mb"] >= 0
     serving = results["serving"]
-    assert [r["errors"] for r in serving["rows"] if "errors" in r] == [0, 0]  # both concurrent runs completed
+    assert [r["errors"] for r in serving["rows"] if "errors" in r] == [0, 0, 0]  # every concurrent run completed
     assert serving["idle_memory_mb"] > 0 and serving["processes"] > 3
     chunks = results["vae_chunk_scaling"]["rows"]
     assert all(r["max_abs_err_vs_one_shot"] < 1e-4 for r in chunks)
