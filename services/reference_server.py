@@ -92,10 +92,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--api-key", action="append", help="accept this API key (repeatable); none = no auth")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
-    from seedance.cli.common import load_model
-    from seedance.model.pipeline import SeedancePipeline
+    from seedance.services import model_thread
+    from seedance.services.stages import load_pipeline
 
-    server = ReferenceServer(SeedancePipeline(load_model(args.model)), args.out, host=args.host, port=args.port,
+    pipeline = model_thread.call(load_pipeline, args.model)  # loaded where it runs (services/model_thread.py)
+    server = ReferenceServer(pipeline, args.out, host=args.host, port=args.port,
                              api_keys=set(args.api_key) if args.api_key else None).start()
     log.info("serving %s on %s", SERVICE_NAME, server.endpoint)
     done = threading.Event()

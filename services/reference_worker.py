@@ -18,6 +18,7 @@ import numpy as np
 
 from seedance.protos.seedance.v1 import common_pb2 as pb
 from seedance.protos.seedance.v1 import video_generation_pb2 as vg
+from seedance.services import model_thread
 from seedance.services.progress import progress_message
 from seedance.services.task_store import Job, MemoryTaskStore
 
@@ -53,7 +54,7 @@ class PipelineWorker(threading.Thread):
                 continue
             self._current = job
             try:
-                self._run(job)
+                model_thread.call(self._run, job)  # where the model was loaded (services/model_thread.py)
             finally:
                 self._current = None
 
