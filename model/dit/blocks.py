@@ -119,7 +119,6 @@ class TemporalBlock(nn.Module):
 
     def forward(self, x: Tensor, c: Tensor, rope: Rope, grid: tuple[int, int, int]) -> Tensor:
         """x [B, T*H*W, D]. Text is not an input: temporal layers are visual-only."""
-        b = x.shape[0]
         window = self.effective_window(grid)
         mv = self.video.modulations(c)
         if not (grid[1] % window[0] or grid[2] % window[1]):
