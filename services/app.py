@@ -116,9 +116,7 @@ def build_stage(args: dict[str, Any]) -> Any:
         raise ValueError(f"stage: must be one of {', '.join(STAGE_APPS)}, got {app!r}")
     extra = {"max_batch_size": int(args.get("max_batch_size", BATCHED_APPS[app]))} if app in BATCHED_APPS else {}
     threads = {k: args[k] for k in ("torch_threads", "model_threads") if args.get(k) is not None}
-    for k, v in threads.items():
-        if not isinstance(v, int) or v < 1:
-            raise ValueError(f"{k}: must be a positive integer, got {v!r}")
+    model_thread.check_settings(threads.get("model_threads", 1), threads.get("torch_threads"))  # at deploy time
     return _stage_deployment(app).bind(model_dir=args.get("model_dir"), device=args.get("device", "cpu"),
                                        thin_decoder=bool(args.get("thin_decoder", False)), **threads, **extra)
 

@@ -29,12 +29,21 @@ _settings: tuple[int, int | None] = (1, None)
 _thread_ids: set[int] = set()
 
 
+def check_settings(workers: object, torch_threads: object) -> None:
+    """ValueError naming the setting (as the serve config spells it) unless `workers` is an int
+    >= 1 and `torch_threads` is None or an int >= 1."""
+    for name, value, optional in (("model_threads", workers, False), ("torch_threads", torch_threads, True)):
+        if value is None and optional:
+            continue
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{name}: must be an integer of at least 1, got {value!r}")
+
+
 def configure(workers: int = 1, torch_threads: int | None = None) -> None:
     """Size the pool: `workers` model threads, each with `torch_threads` intra-op threads (None:
     torch's default). Only before the first call; the same settings again are a no-op."""
     global _settings
-    if workers < 1 or (torch_threads is not None and torch_threads < 1):
-        raise ValueError(f"model threads: workers and torch_threads must be at least 1, got {workers}, {torch_threads}")
+    check_settings(workers, torch_threads)
     with _lock:
         if _executor is not None and _settings != (workers, torch_threads):
             raise RuntimeError(f"model threads already started with {_settings}; cannot change to "
