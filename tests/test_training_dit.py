@@ -65,6 +65,28 @@ def test_resume_continues_exactly(tmp_path):
     assert [h["loss"] for h in resumed] == [h["loss"] for h in full[3:]]
 
 
+def test_weight_ema_is_exported_and_resumes_exactly(tmp_path):
+    from safetensors.torch import load_file
+
+    data = write_synthetic_prepared(tmp_path / "d")
+    full = train_stage(stage(data, ema_decay=0.9), tmp_path / "full", progress=False)
+    exported = load_file(tmp_path / "full" / "dit.safetensors")
+    trained = full.module.state_dict()
+    # The export is the average, not the last step's weights (which it would equal if EMA were ignored).
+    changed = [k for k in full.ema.shadow if not torch.equal(exported[k], trained[k])]
+    assert len(changed) == len(full.ema.shadow) and full.ema.updates == 6
+    assert all(torch.equal(exported[k], full.ema.shadow[k]) for k in full.ema.shadow)
+    train_stage(stage(data, ema_decay=0.9), tmp_path / "killed", max_steps=3, progress=False)
+    resumed = train_stage(stage(data, ema_decay=0.9), tmp_path / "killed", progress=False)
+    assert resumed.ema.updates == 6
+    assert all(torch.equal(resumed.ema.shadow[k], full.ema.shadow[k]) for k in full.ema.shadow)
+
+
+def test_ema_decay_out_of_range_is_refused():
+    with pytest.raises(ValueError, match=r"optim\.ema_decay"):
+        OptimConfig(ema_decay=1.0)
+
+
 def test_resume_with_a_different_config_is_refused(tmp_path):
     data = write_synthetic_prepared(tmp_path / "d")
     train_stage(stage(data), tmp_path / "run", max_steps=3, progress=False)

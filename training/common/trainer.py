@@ -40,6 +40,9 @@ class OptimConfig:
     log_every: int = 10
     checkpoint_every: int = 200
     seed: int = 0
+    # Exponential moving average of the weights (0: off). Diffusion samples from the average are
+    # cleaner than from the last noisy small-batch step; pipelines export it as their weights.
+    ema_decay: float = 0.0
 
     @classmethod
     def from_dict(cls, data: dict) -> OptimConfig:
@@ -53,6 +56,8 @@ class OptimConfig:
             raise ValueError(f"optim.schedule: must be constant or cosine, got {self.schedule!r}")
         if self.max_steps < 1 or self.batch_size < 1:
             raise ValueError("optim.max_steps and optim.batch_size must be >= 1")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ValueError(f"optim.ema_decay: must be in [0, 1), got {self.ema_decay}")
 
 
 def lr_lambda(cfg: OptimConfig) -> Callable[[int], float]:
@@ -65,6 +70,35 @@ def lr_lambda(cfg: OptimConfig) -> Callable[[int], float]:
         return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
     return factor
+
+
+class EMA:
+    """A float copy of a model's trainable parameters, pulled toward them after every step. The
+    decay ramps up as (1 + n) / (10 + n) so the average is not dominated by the initial weights."""
+
+    def __init__(self, model: nn.Module, decay: float):
+        self.decay, self.updates = decay, 0
+        self.shadow = {k: p.detach().float().clone() for k, p in model.named_parameters() if p.requires_grad}
+
+    @torch.no_grad()
+    def update(self, model: nn.Module) -> None:
+        self.updates += 1
+        d = min(self.decay, (1 + self.updates) / (10 + self.updates))
+        for k, p in model.named_parameters():
+            if k in self.shadow:
+                self.shadow[k].lerp_(p.detach().float(), 1.0 - d)
+
+    def weights(self, model: nn.Module) -> dict[str, torch.Tensor]:
+        """The model's state dict with the averaged parameters in place of the trained ones."""
+        return {k: (self.shadow[k].to(v.dtype) if k in self.shadow else v).contiguous()
+                for k, v in model.state_dict().items()}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"updates": self.updates, "shadow": self.shadow}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.updates = state["updates"]
+        self.shadow = {k: v.float() for k, v in state["shadow"].items()}
 
 
 class Trainer:
@@ -89,7 +123,16 @@ class Trainer:
         self.history: list[dict[str, float]] = []
         # Other stateful objects a pipeline owns (a discriminator and its optimizer, say): anything
         # with state_dict/load_state_dict, checkpointed and restored with the model.
-        self.extras = extras or {}
+        self.extras = dict(extras or {})
+        self.ema = EMA(model, optim.ema_decay) if optim.ema_decay > 0 else None
+        if self.ema is not None:
+            self.extras["ema"] = self.ema
+
+    def export_weights(self) -> dict[str, torch.Tensor]:
+        """What a pipeline should save as its trained weights: the EMA when on, else the model's."""
+        if self.ema is not None:
+            return self.ema.weights(self.module)
+        return {k: v.contiguous() for k, v in self.module.state_dict().items()}
 
     @property
     def checkpoint_path(self) -> Path:
@@ -139,6 +182,8 @@ class Trainer:
                 [p for g in self.optimizer.param_groups for p in g["params"]], cfg.grad_clip)
             self.optimizer.step()
             self.scheduler.step()
+            if self.ema is not None:
+                self.ema.update(self.module)
             self.step += 1
             record = {"step": self.step, "lr": self.scheduler.get_last_lr()[0], "grad_norm": float(grad_norm),
                       **{k: mean_across_ranks(float(v.detach()), self.env) for k, v in out.items()}}

@@ -173,7 +173,7 @@ def train_stage(cfg: DiTStageConfig, out_dir: Path, env: DistEnv | None = None, 
     trainer.fit(make_step_fn(trainer.model, data, cfg, model_cfg, env), max_steps=max_steps)
     if env.is_main:
         name = "refiner.safetensors" if cfg.refiner else "dit.safetensors"
-        save_file({k: v.contiguous() for k, v in dit.state_dict().items()}, Path(out_dir) / name)
+        save_file(trainer.export_weights(), Path(out_dir) / name)
     return trainer
 
 

@@ -10,7 +10,8 @@ its checkpoint):
   text        byte-level BPE tokenizer + decoder-only LM on all captions and prompts (EN + ZH)
   prepare     latents + caption embeddings for the DiT and the refiner
   dit         progressive: T2I at 64px -> image+video at 32px -> image+video at 64px ->
-              continue-training on the moving subset with I2V at 40% (annealed LR)
+              continue-training on the moving subset with I2V at 40% (annealed LR) ->
+              a long run on all 64px clips with a 25% T2I share, exported as its weight EMA
   refiner     initialised from the base DiT, trained at 128px on the upsampled 64px latents
   rewriter    SFT on (prompt -> dense caption), then DPO with LoRA on (correct, wrong) rewrites
   assemble    the final bundle (fp16 safetensors + config + sha256 manifest + this recipe)
@@ -46,6 +47,7 @@ class TinyRecipe:
     low_steps: int = 1200
     base_steps: int = 1600
     ct_steps: int = 600
+    long_steps: int = 15000
     refiner_steps: int = 400
     sft_steps: int = 1200
     dpo_steps: int = 150
@@ -57,10 +59,11 @@ class TinyRecipe:
         return dataclasses.replace(self, **changes)
 
 
-def _optim(steps: int, batch: int, lr: float, schedule: str = "constant", warmup: int = 50) -> OptimConfig:
+def _optim(steps: int, batch: int, lr: float, schedule: str = "constant", warmup: int = 50,
+           ema_decay: float = 0.0) -> OptimConfig:
     return OptimConfig(lr=lr, max_steps=steps, batch_size=batch, warmup_steps=min(warmup, max(1, steps // 10)),
                        schedule=schedule, log_every=max(1, min(50, steps // 20)),
-                       checkpoint_every=max(2, min(250, steps // 4)))
+                       checkpoint_every=max(2, min(250, steps // 4)), ema_decay=ema_decay)
 
 
 class Runner:
