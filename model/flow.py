@@ -77,6 +77,22 @@ def guided(velocity_fn: Callable[[Tensor, Tensor, bool], Tensor], guidance: floa
     return fn
 
 
+def pin_given(velocity: VelocityFn, noise: Tensor, cond: Tensor, mask: Tensor) -> VelocityFn:
+    """Given (conditioning) frames ride their exact path x_t = (1 - t) * cond + t * noise: their
+    velocity is the constant noise - cond, so the sampler lands on `cond` at t = 0, and the
+    network sees them at every step as it did in training. Its own velocity there is meaningless:
+    training masks given frames out of the loss. mask [B, T] (or broadcastable), 1 = given."""
+    if not bool(mask.any()):
+        return velocity
+    given = (mask.reshape(*mask.shape[:1], 1, mask.shape[-1], 1, 1) if mask.dim() == 2 else mask) > 0
+    exact = noise - cond
+
+    def fn(x: Tensor, t: Tensor) -> Tensor:
+        return torch.where(given, exact, velocity(x, t))
+
+    return fn
+
+
 def euler_sample(
     velocity: VelocityFn, noise: Tensor, schedule: Tensor, callback: StepCallback | None = None
 ) -> Tensor:

@@ -11,6 +11,7 @@ from seedance.model.flow import (
     flow_matching_loss,
     guided,
     interpolate,
+    pin_given,
     resolution_shift,
     sample_training_timesteps,
     sampling_schedule,
@@ -97,3 +98,22 @@ def test_loss_weight_masks_given_frames():
     v, target = torch.zeros(1, 1, 2), torch.tensor([[[1.0, 3.0]]])
     assert flow_matching_loss(v, target) == 5.0
     assert flow_matching_loss(v, target, torch.tensor([[[1.0, 0.0]]])) == 1.0
+
+
+def test_given_frames_follow_their_exact_path_and_land_on_the_condition():
+    g = torch.Generator().manual_seed(0)
+    noise, cond = torch.randn(1, 4, 3, 2, 2, generator=g), torch.randn(1, 4, 3, 2, 2, generator=g)
+    mask = torch.tensor([[1.0, 0.0, 0.0]])
+    seen = []
+
+    def wild(x, t):  # an untrained network's velocity: nothing like the path to cond
+        seen.append((x.clone(), float(t[0])))
+        return torch.randn(x.shape, generator=g) * 5
+
+    schedule = sampling_schedule(6, 2.0)
+    out = euler_sample(pin_given(wild, noise, cond, mask), noise, schedule)
+    torch.testing.assert_close(out[:, :, 0], cond[:, :, 0])
+    assert not torch.allclose(out[:, :, 1:], cond[:, :, 1:], atol=0.5)  # free frames take the network's path
+    for x, t in seen:  # the network saw the given frame as training showed it: interpolate(cond, noise, t)
+        torch.testing.assert_close(x[:, :, 0], ((1 - t) * cond + t * noise)[:, :, 0])
+    assert pin_given(wild, noise, cond, torch.zeros(1, 3)) is wild  # T2V: untouched

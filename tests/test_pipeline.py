@@ -73,6 +73,18 @@ def test_i2v_condition_frame_and_mask_reach_the_dit(pipe):
     assert r.captions[0].task == "i2v"
 
 
+def test_i2v_first_frame_is_the_given_image_through_the_vae(pipe):
+    """The sampled latent's given frame is the image's latent (the DiT's velocity there is
+    untrained), so the first output frame is the VAE's reconstruction of the image."""
+    image = Image.fromarray(np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8))
+    r = pipe.generate(GenerationRequest("the circle moves left", image=image, seed=1, **FAST))
+    vae = pipe.decoder_vae
+    with torch.no_grad():
+        latent = vae.normalize(vae.encode(frames_to_video_tensor(np.asarray(image)[None])).mode())
+    recon = pipe.decode(latent)[0]  # the causal VAE decodes latent frame 0 to pixel frame 0 alone
+    assert np.abs(r.frames[0].astype(int) - recon.astype(int)).max() <= 1
+
+
 def test_multi_shot_captions_are_tagged_per_shot(pipe):
     seen, handle = capture_dit_inputs(pipe.bundle.dit)
     try:

@@ -30,7 +30,7 @@ from seedance.model.conditioning import (
 )
 from seedance.model.dit import SeedanceDiT, TextTokens, build_task_input
 from seedance.model.dit.compile import autocast
-from seedance.model.flow import euler_sample, guided, resolution_shift, sampling_schedule
+from seedance.model.flow import euler_sample, guided, pin_given, resolution_shift, sampling_schedule
 from seedance.model.media import fit_image
 from seedance.model.pipeline.request import GenerationRequest, Plan, plan
 from seedance.model.rewriter import Rewriter, RewriteResult, build_rewriter
@@ -136,7 +136,8 @@ class SeedancePipeline:
                 cond: Tensor, mask: Tensor, steps: int, guidance: float, extra: Tensor | None = None,
                 progress: Callable[[int, int, Tensor], None] | None = None) -> Tensor:
         """Sample a normalised latent with CFG; the text embeddings are computed once, outside.
-        The latent frames are split evenly between `num_shots` captions."""
+        The latent frames are split evenly between `num_shots` captions; given frames (`mask`)
+        come out as `cond` (flow.pin_given)."""
         shots = frame_shots(noise.shape[2], num_shots).to(self.device)[None]
         both = stack_text(list(text))
 
@@ -149,7 +150,7 @@ class SeedancePipeline:
 
         tokens = noise.shape[2] * noise.shape[3] * noise.shape[4]
         schedule = sampling_schedule(steps, resolution_shift(tokens, self.config.sampler))
-        return euler_sample(guided(velocity, guidance), noise, schedule, progress)
+        return euler_sample(pin_given(guided(velocity, guidance), noise, cond, mask), noise, schedule, progress)
 
     @torch.no_grad()
     def decode(self, latent: Tensor, vae: CausalVAE | None = None) -> np.ndarray:
