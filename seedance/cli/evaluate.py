@@ -23,6 +23,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--limit", type=int, help="only the first N prompts")
     s.add_argument("--steps", type=int, help="denoising steps (default: the model's)")
     s.add_argument("--seed", type=int, default=0, help="base seed (prompt i uses seed + i)")
+    s.add_argument("--vae-ceiling", type=int, default=0, metavar="N",
+                   help="also score N ground-truth clips through the model's VAE alone: the most any DiT can reach")
     s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     s.set_defaults(run=run)
 
@@ -32,16 +34,24 @@ def run(args: argparse.Namespace) -> int:
     from seedance.training.eval.prompts import DEFAULT_PROMPTS, load_prompts
     from seedance.training.eval.shapebench import format_table, run_shapebench
 
+    if args.vae_ceiling < 0:
+        raise InvalidRequestError("vae_ceiling", f"must be 0 (off) or a clip count, got {args.vae_ceiling}")
     if args.out and not Path(args.out).parent.is_dir():
         raise InvalidRequestError("out", f"directory does not exist: {Path(args.out).parent}")
     prompts = Path(args.prompts) if args.prompts else DEFAULT_PROMPTS
     rows = load_prompts(prompts)[: args.limit]
     bundle = load_model(args.model)
     started = time.perf_counter()
-    report = run_shapebench(SeedancePipeline(bundle), rows, seed=args.seed, steps=args.steps, progress=not args.quiet)
+    pipeline = SeedancePipeline(bundle)
+    report = run_shapebench(pipeline, rows, seed=args.seed, steps=args.steps, progress=not args.quiet)
     report = {"model": bundle.source, "prompts": str(prompts), "count": len(rows), "seed": args.seed,
               "steps": args.steps, "seconds": round(time.perf_counter() - started, 1), **report}
     print(format_table(report))
+    if args.vae_ceiling:
+        from seedance.training.eval.ceiling import format_ceiling, vae_ceiling
+
+        report["vae_ceiling"] = vae_ceiling(pipeline, args.vae_ceiling, seed=args.seed)
+        print(format_ceiling(report["vae_ceiling"]))
     if args.out:
         Path(args.out).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
         print(f"wrote {args.out}")
