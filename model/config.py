@@ -192,10 +192,15 @@ class RewriterConfig:
     api_key_env: str = "SEEDANCE_REWRITER_API_KEY"
     max_new_tokens: int = 160
     timeout_s: float = 30.0
+    # transformers backend: beam search width (1 = greedy). The tiny model sets 4: its rewriter's
+    # greedy decoding dropped an attribute ("moves quickly to the The camera...") that 4 beams keep.
+    num_beams: int = 1
 
     def __post_init__(self) -> None:
         _require(self.backend in ("template", "transformers", "openai"), "rewriter.backend",
                  "must be one of template, transformers, openai")
+        _require(isinstance(self.num_beams, int) and self.num_beams >= 1, "rewriter.num_beams",
+                 "must be an integer of at least 1")
 
 
 @dataclass(frozen=True)

@@ -144,15 +144,30 @@ def tiny_lm(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_transformers_rewriter_generates(tiny_lm: Path) -> None:
-    rw = TransformersRewriter(tiny_lm, max_new_tokens=MAX_NEW)
+    rw = TransformersRewriter(tiny_lm, max_new_tokens=MAX_NEW, num_beams=1)  # greedy (the default): the weights force {a, b}
     r = rw.rewrite("a cat jumps")
     assert (r.backend, r.task, r.language) == ("transformers", "t2v", "en")
     assert len(r.caption) == MAX_NEW and set(r.caption) <= {"a", "b"}
     assert rw.rewrite("a cat jumps") == r  # greedy: stable across calls
-    assert TransformersRewriter(tiny_lm, max_new_tokens=MAX_NEW).rewrite("a cat jumps") == r  # and loads
+    assert TransformersRewriter(tiny_lm, max_new_tokens=MAX_NEW, num_beams=1).rewrite("a cat jumps") == r  # loads
     fixed = rw.rewrite("一只猫", "i2v", camera_fixed=True)
     assert fixed.language == "zh" and fixed.task == "i2v"
     assert fixed.caption.endswith("。镜头固定。") and set(fixed.caption[:MAX_NEW]) <= {"a", "b"}
+
+
+def test_transformers_rewriter_uses_the_configured_beam_width(tiny_lm: Path) -> None:
+    seen = []
+    rw = TransformersRewriter(tiny_lm, max_new_tokens=MAX_NEW, num_beams=3)
+    _tok, model = rw._load()
+    generate = model.generate
+    model.generate = lambda **kw: seen.append(kw) or generate(**kw)
+    assert set(rw.rewrite("a cat jumps").caption) <= {"a", "b"}
+    assert seen[-1]["num_beams"] == 3 and seen[-1]["do_sample"] is False
+    model_dir = tiny_lm.parent
+    built = build_rewriter(RewriterConfig(backend="transformers", path=tiny_lm.name, num_beams=2), model_dir)
+    assert built.num_beams == 2
+    with pytest.raises(ConfigError, match=r"rewriter\.num_beams"):
+        RewriterConfig(backend="transformers", path="x", num_beams=0)
 
 
 def test_transformers_rewriter_prompts() -> None:

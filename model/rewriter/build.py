@@ -25,7 +25,7 @@ def build_rewriter(cfg: RewriterConfig, model_dir: Path | None = None) -> Rewrit
         path = Path(cfg.path).expanduser()
         if not path.is_absolute() and model_dir is not None:
             path = Path(model_dir) / path
-        return TransformersRewriter(path, max_new_tokens=cfg.max_new_tokens)
+        return TransformersRewriter(path, max_new_tokens=cfg.max_new_tokens, num_beams=cfg.num_beams)
     if cfg.backend == "openai":
         if not cfg.endpoint.strip():
             raise ConfigError("rewriter.endpoint: must be set for the openai backend")

@@ -28,9 +28,10 @@ from .templates import INSTRUCTIONS, LANGUAGE_HINT, PLAIN_PROMPT
 class TransformersRewriter:
     backend = "transformers"
 
-    def __init__(self, path: str | Path, max_new_tokens: int = 160):
+    def __init__(self, path: str | Path, max_new_tokens: int = 160, num_beams: int = 1):
         self.path = Path(path)
         self.max_new_tokens = max_new_tokens
+        self.num_beams = num_beams
         self._tokenizer: Any = None
         self._model: Any = None
         self._lock = threading.Lock()  # one load even if two requests arrive together
@@ -68,6 +69,8 @@ class TransformersRewriter:
                     **enc,
                     max_new_tokens=self.max_new_tokens,
                     do_sample=False,
+                    num_beams=self.num_beams,
+                    early_stopping=self.num_beams > 1,
                     # Override sampling defaults a chat model's generation_config may carry.
                     temperature=None,
                     top_p=None,

@@ -145,7 +145,8 @@ def rewriter_dpo(r: TinyRecipe, w: Path, progress: bool) -> None:
 def assemble(r: TinyRecipe, w: Path, out: Path) -> None:
     """The shipped bundle: fp16 weights, the trained rewriter, the recipe, a sha256 manifest."""
     bundle = load_bundle(w / "bundle0", thin_decoder=True)
-    bundle.config = dataclasses.replace(bundle.config, rewriter=RewriterConfig(backend="transformers", path="rewriter"))
+    rewriter = RewriterConfig(backend="transformers", path="rewriter", num_beams=4)  # 4 beams: see RewriterConfig
+    bundle.config = dataclasses.replace(bundle.config, rewriter=rewriter)
     bundle.dit.load_state_dict(load_file(w / "dit_long" / "dit.safetensors"))
     bundle.refiner.load_state_dict(load_file(w / "refiner" / "refiner.safetensors"))
     staging = out.with_name(out.name + ".staging")
