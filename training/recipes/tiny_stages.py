@@ -115,10 +115,6 @@ def dit_stages(r: TinyRecipe, w: Path) -> list[tuple[str, Callable[[bool], objec
                           optim=_optim(r.base_steps, 8, 5e-4))),
         ("dit_ct", dict(data=prep / "64p", init_from=w / "dit_base", motion_only=True,
                         mix=TaskMix(t2i=0.05, i2v=0.4), optim=_optim(r.ct_steps, 8, 3e-4, schedule="cosine"))),
-        # The stages above leave the DiT undertrained (static blobs of roughly the right colour);
-        # this one is most of its compute. Image batches carry colour and shape binding.
-        ("dit_long", dict(data=prep / "64p", init_from=w / "dit_ct", mix=TaskMix(t2i=0.25, i2v=0.3),
-                          optim=_optim(r.long_steps, 8, 3e-4, schedule="cosine", ema_decay=0.999))),
         ("refiner", dict(data=prep / "128p", init_from=w / "dit_ct", refiner=True, mix=TaskMix(t2i=0.05, i2v=0.2),
                          optim=_optim(r.refiner_steps, 4, 3e-4))),
     ]
@@ -147,7 +143,7 @@ def assemble(r: TinyRecipe, w: Path, out: Path) -> None:
     bundle = load_bundle(w / "bundle0", thin_decoder=True)
     rewriter = RewriterConfig(backend="transformers", path="rewriter", num_beams=4)  # 4 beams: see RewriterConfig
     bundle.config = dataclasses.replace(bundle.config, rewriter=rewriter)
-    bundle.dit.load_state_dict(load_file(w / "dit_long" / "dit.safetensors"))
+    bundle.dit.load_state_dict(load_file(w / "dit_ct" / "dit.safetensors"))
     bundle.refiner.load_state_dict(load_file(w / "refiner" / "refiner.safetensors"))
     staging = out.with_name(out.name + ".staging")
     shutil.rmtree(staging, ignore_errors=True)
