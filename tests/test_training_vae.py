@@ -12,11 +12,13 @@ import torch
 from conftest import run_torchrun
 from safetensors.torch import load_file
 
+from seedance.errors import ConfigError
 from seedance.model.media import write_mp4
 from seedance.training.common.trainer import OptimConfig
 from seedance.training.data.clips import VideoClips
 from seedance.training.data.latents import DatasetError
 from seedance.training.vae import VAETrainConfig, train_vae
+from seedance.training.vae.losses import subject_weighted_l1
 
 
 def write_clips(directory: Path, count: int = 3, frames: int = 9, size: int = 32) -> Path:
@@ -58,6 +60,40 @@ def test_thin_decoder_keeps_the_encoder_frozen(tmp_path):
             assert torch.equal(v, before[k]), k
     decoder = load_file(tmp_path / "thin" / "vae_thin_decoder.safetensors")
     assert decoder and not any(k.startswith("encoder.") for k in decoder)
+
+
+def test_decoder_only_fine_tune_keeps_the_encoder_and_its_latent_stats(tmp_path):
+    data = write_clips(tmp_path / "clips")
+    train_vae(config(data), tmp_path / "full", max_steps=1, progress=False)
+    tuned = config(data, decoder_only=True, init_from=str(tmp_path / "full"), subject_weight=4.0, adv_weight=0.0)
+    history = train_vae(tuned, tmp_path / "tuned", max_steps=2, progress=False).history
+    assert len(history) == 2 and "d_loss" not in history[-1]
+    before, after = load_file(tmp_path / "full" / "vae.safetensors"), load_file(tmp_path / "tuned" / "vae.safetensors")
+    assert before.keys() == after.keys()
+    assert all(torch.equal(after[k], before[k]) for k in before if k.startswith("encoder."))
+    assert any(not torch.equal(after[k], before[k]) for k in before if k.startswith("decoder."))
+    stats = [json.loads((tmp_path / d / "latent_stats.json").read_text()) for d in ("full", "tuned")]
+    assert stats[0] == stats[1]
+
+
+def test_decoder_training_configs_are_checked(tmp_path):
+    with pytest.raises(ConfigError, match="decoder_only"):
+        config(tmp_path, decoder_only=True, thin_decoder=True, init_from=str(tmp_path))
+    with pytest.raises(ConfigError, match="subject_weight"):
+        config(tmp_path, subject_weight=-1.0)
+    with pytest.raises(ConfigError, match="init_from"):
+        train_vae(config(write_clips(tmp_path / "clips"), decoder_only=True), tmp_path / "out", progress=False)
+
+
+def test_subject_weighted_l1_counts_saturated_pixels_more():
+    target = torch.zeros(1, 3, 1, 2, 2)
+    target[0, :, 0, 0, 0] = torch.tensor([1.0, -1.0, -1.0])  # one saturated red pixel, three greys
+    off_subject, off_grey = target.clone(), target.clone()
+    off_subject[0, :, 0, 0, 0] += 0.5
+    off_grey[0, :, 0, 1, 1] += 0.5
+    assert subject_weighted_l1(off_grey, target, 0.0) == subject_weighted_l1(off_subject, target, 0.0)
+    assert subject_weighted_l1(off_subject, target, 4.0) > 3 * subject_weighted_l1(off_grey, target, 4.0)
+    assert torch.isclose(subject_weighted_l1(off_grey, target, 0.0), (off_grey - target).abs().mean())
 
 
 def test_random_crops_keep_the_vae_frame_rule(tmp_path):

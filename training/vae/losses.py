@@ -37,3 +37,16 @@ def hinge_g_loss(fake_logits: list[Tensor]) -> Tensor:
 
 def feature_matching(real_feats: list[Tensor], fake_feats: list[Tensor]) -> Tensor:
     return sum((r.detach() - f).abs().mean() for r, f in zip(real_feats, fake_feats, strict=True))
+
+
+def subject_weighted_l1(x: Tensor, y: Tensor, subject_weight: float) -> Tensor:
+    """L1 with each pixel weighted by 1 + subject_weight * chroma(y), normalised by the weights.
+
+    chroma = max - min over RGB (0 for greys, up to 2 in [-1, 1] video). ShapesWorld's subjects
+    are its only saturated pixels and a few percent of a frame, so a plain mean lets the decoder
+    shift their hue and blur their outline at little cost; this makes them count. 0 = plain L1.
+    """
+    if subject_weight == 0:
+        return (x - y).abs().mean()
+    w = 1 + subject_weight * (y.amax(1, keepdim=True) - y.amin(1, keepdim=True))
+    return ((x - y).abs() * w).sum() / (w.sum() * x.shape[1])

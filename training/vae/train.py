@@ -1,8 +1,10 @@
-"""VAE training, and retraining the thin decoder with the encoder frozen.
+"""VAE training; retraining the thin decoder, or fine-tuning the full one, with the encoder frozen.
 
 Losses: L1 + KL + a computed perceptual term (multi-scale spatial/temporal gradient L1, see
 losses.py) + hinge adversarial with feature matching against a hybrid appearance/motion
-PatchGAN (from `adv_start` on). The discriminator and its optimizer are checkpointed with the
+PatchGAN (from `adv_start` on); `subject_weight` > 0 weights the L1 toward saturated pixels
+(losses.subject_weighted_l1). A frozen encoder keeps the latents, so a decoder trained that way
+drops into a model whose DiT was trained on the old latents. The discriminator and its optimizer are checkpointed with the
 model, so a killed run resumes exactly. After training, per-channel latent statistics over the
 training clips are written to `latent_stats.json` (they go into the model's config).
 
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,7 +32,13 @@ from seedance.training.common.distributed import DistEnv
 from seedance.training.common.trainer import OptimConfig, Trainer
 from seedance.training.data.clips import VideoClips
 from seedance.training.vae.discriminator import HybridDiscriminator
-from seedance.training.vae.losses import feature_matching, gradient_l1, hinge_d_loss, hinge_g_loss
+from seedance.training.vae.losses import (
+    feature_matching,
+    gradient_l1,
+    hinge_d_loss,
+    hinge_g_loss,
+    subject_weighted_l1,
+)
 
 
 @dataclass(frozen=True)
@@ -41,8 +50,10 @@ class VAETrainConfig:
     crop_frames: int = 0  # > 0: train on random crops of this many frames (1 + 4k); convs don't need whole clips
     crop_size: int = 0  # > 0: ... and of this many pixels square (a multiple of the spatial factor)
     thin_decoder: bool = False  # train the thin decoder; the encoder comes frozen from init_from
+    decoder_only: bool = False  # fine-tune the full decoder of init_from; its encoder frozen
     init_from: str = ""  # a directory with vae.safetensors
     kl_weight: float = 1e-6
+    subject_weight: float = 0.0  # L1 weight 1 + this * chroma per pixel (0 = plain L1)
     grad_weight: float = 1.0
     adv_weight: float = 0.05
     fm_weight: float = 0.5
@@ -54,6 +65,16 @@ class VAETrainConfig:
     def from_dict(cls, data: dict) -> VAETrainConfig:
         data = dict(data)
         return cls(optim=OptimConfig.from_dict(data.pop("optim", {})), **data)
+
+    def __post_init__(self) -> None:
+        if self.thin_decoder and self.decoder_only:
+            raise ConfigError("decoder_only: cannot be combined with thin_decoder (pick one decoder to train)")
+        if self.subject_weight < 0:
+            raise ConfigError(f"subject_weight: must be >= 0, got {self.subject_weight}")
+
+    @property
+    def frozen_encoder(self) -> bool:
+        return self.thin_decoder or self.decoder_only
 
     def model_config(self) -> ModelConfig:
         return resolve_config(self.model)
@@ -88,9 +109,9 @@ def build_vae(cfg: VAETrainConfig) -> CausalVAE:
             vae.encoder.load_state_dict(state)
         else:
             vae.load_state_dict(state)
-    elif cfg.thin_decoder:
-        raise ConfigError("init_from: the thin decoder needs a trained VAE to take the encoder from")
-    if cfg.thin_decoder:
+    elif cfg.frozen_encoder:
+        raise ConfigError("init_from: training a decoder alone needs a trained VAE to take the encoder from")
+    if cfg.frozen_encoder:
         vae.encoder.requires_grad_(False)
     return vae
 
@@ -124,7 +145,7 @@ def train_vae(cfg: VAETrainConfig, out_dir: Path, env: DistEnv | None = None, ma
     vae = build_vae(cfg)
     adversary = _Adversary(HybridDiscriminator(), cfg.disc_lr, env)
     sampler = ResumableSampler(len(clips), seed=cfg.optim.seed, rank=env.rank, world_size=env.world_size)
-    params = list(vae.decoder.parameters()) if cfg.thin_decoder else list(vae.parameters())
+    params = list(vae.decoder.parameters()) if cfg.frozen_encoder else list(vae.parameters())
     trainer = Trainer(f"vae:{cfg.name}", vae, dataclasses.asdict(cfg), cfg.optim, out_dir, sampler, env,
                       params=params, progress=progress, extras={"adversary": adversary})
     if resume:
@@ -134,7 +155,7 @@ def train_vae(cfg: VAETrainConfig, out_dir: Path, env: DistEnv | None = None, ma
         g = torch.Generator().manual_seed((cfg.optim.seed * 1_000_003 + env.rank) * 1_000_003 + step_index)
         x = random_crop(clips.batch(indices), cfg.crop_frames, cfg.crop_size, g)
         rec, posterior = trainer.model(x, generator=g)
-        l1 = (rec - x).abs().mean()
+        l1 = subject_weighted_l1(rec, x, cfg.subject_weight)
         grad = gradient_l1(rec, x)
         kl = posterior.kl().mean() / x[0].numel()
         loss = l1 + cfg.grad_weight * grad + cfg.kl_weight * kl
@@ -160,7 +181,11 @@ def train_vae(cfg: VAETrainConfig, out_dir: Path, env: DistEnv | None = None, ma
                       out / "vae_thin_decoder.safetensors")
         else:
             save_file({k: v.contiguous() for k, v in vae.state_dict().items()}, out / "vae.safetensors")
-            (out / "latent_stats.json").write_text(json.dumps(latent_stats(vae.eval(), clips)) + "\n")
+            stats = Path(cfg.init_from) / "latent_stats.json"
+            if cfg.decoder_only and stats.is_file():  # same encoder, same latents: same statistics
+                shutil.copyfile(stats, out / "latent_stats.json")
+            else:
+                (out / "latent_stats.json").write_text(json.dumps(latent_stats(vae.eval(), clips)) + "\n")
     return trainer
 
 
