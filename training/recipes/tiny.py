@@ -6,7 +6,8 @@ its checkpoint):
               128px (refiner)
   vae         VAE on random 9-frame 48px crops (L1 + KL + gradient; light adversarial terms in
               the last quarter), reconstruction PSNR on held-out clips; then the thin decoder
-              with the encoder frozen
+              with the encoder frozen, and the full decoder fine-tuned with the encoder frozen and
+              its L1 weighted toward the saturated subject pixels
   text        byte-level BPE tokenizer + decoder-only LM on all captions and prompts (EN + ZH)
   prepare     latents + caption embeddings for the DiT and the refiner
   dit         progressive: T2I at 64px -> image+video at 32px -> image+video at 64px ->
@@ -41,6 +42,7 @@ class TinyRecipe:
     clips128: int = 300
     vae_steps: int = 1500
     thin_steps: int = 250
+    decoder_steps: int = 500
     text_steps: int = 800
     t2i_steps: int = 600
     low_steps: int = 1200
@@ -95,6 +97,7 @@ def run_recipe(recipe: TinyRecipe, work: Path, model_out: Path, progress: bool =
     runner.stage("data", lambda: s.make_data(recipe, w))
     runner.stage("vae", lambda: s.train_vae_stage(recipe, w, progress))
     runner.stage("vae_thin", lambda: s.train_thin_stage(recipe, w, progress))
+    runner.stage("vae_decoder", lambda: s.train_decoder_stage(recipe, w, progress))
     runner.stage("text", lambda: s.train_text_stage(recipe, w, progress))
     runner.stage("bundle0", lambda: s.first_bundle(w))
     runner.stage("prepare", lambda: s.prepare_all(w, progress))

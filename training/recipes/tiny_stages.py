@@ -74,6 +74,19 @@ def train_thin_stage(r: TinyRecipe, w: Path, progress: bool) -> None:
     train_vae(cfg, w / "vae_thin", progress=progress)
 
 
+def train_decoder_stage(r: TinyRecipe, w: Path, progress: bool) -> None:
+    # The VAE stage's decoder shifts the subject's hue and blurs its outline (ShapeBench's VAE
+    # ceiling: colour 50%, direction 31%); 300 steps of this at weight 4 took it to 69% / 72%
+    # with the same encoder, so the DiT's latents stay valid. No adversarial terms.
+    cfg = VAETrainConfig(data=str(w / "data" / "s64"), name="vae-decoder", frames=17, crop_frames=9, crop_size=48,
+                         decoder_only=True, init_from=str(w / "vae"), subject_weight=4.0, adv_weight=0.0,
+                         optim=_optim(r.decoder_steps, 8, 2e-4, schedule="cosine"))
+    train_vae(cfg, w / "vae_decoder", progress=progress)
+    report = vae_quality(w / "vae_decoder" / "vae.safetensors", w / "data" / "s128")
+    (w / "vae_decoder" / "eval.json").write_text(json.dumps(report, indent=2) + "\n")
+    print(f"[train-tiny] fine-tuned decoder on held-out clips: PSNR {report['psnr_db']:.2f} dB")
+
+
 def train_text_stage(r: TinyRecipe, w: Path, progress: bool) -> None:
     cfg = TextEncoderTrainConfig(data=str(w / "data" / "s64"), tokenizer_vocab=512,
                                  optim=_optim(r.text_steps, 32, 2e-3))
@@ -143,6 +156,7 @@ def assemble(r: TinyRecipe, w: Path, out: Path) -> None:
     bundle = load_bundle(w / "bundle0", thin_decoder=True)
     rewriter = RewriterConfig(backend="transformers", path="rewriter", num_beams=4)  # 4 beams: see RewriterConfig
     bundle.config = dataclasses.replace(bundle.config, rewriter=rewriter)
+    bundle.vae.load_state_dict(load_file(w / "vae_decoder" / "vae.safetensors"))  # same encoder as bundle0's
     bundle.dit.load_state_dict(load_file(w / "dit_ct" / "dit.safetensors"))
     bundle.refiner.load_state_dict(load_file(w / "refiner" / "refiner.safetensors"))
     staging = out.with_name(out.name + ".staging")
