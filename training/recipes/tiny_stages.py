@@ -128,6 +128,11 @@ def dit_stages(r: TinyRecipe, w: Path) -> list[tuple[str, Callable[[bool], objec
                           optim=_optim(r.base_steps, 8, 5e-4))),
         ("dit_ct", dict(data=prep / "64p", init_from=w / "dit_base", motion_only=True,
                         mix=TaskMix(t2i=0.05, i2v=0.4), optim=_optim(r.ct_steps, 8, 3e-4, schedule="cosine"))),
+        # The stages above leave the DiT undertrained; this one is most of its compute (~1 h 50 min
+        # on 2 cores). At 10,250 steps its EMA drew the prompt's colour in 75% of 96 T2V prompts
+        # against 51% for dit_ct (through the fine-tuned decoder; the old decoder hid the gain).
+        ("dit_long", dict(data=prep / "64p", init_from=w / "dit_ct", mix=TaskMix(t2i=0.25, i2v=0.3),
+                          optim=_optim(r.long_steps, 8, 3e-4, schedule="cosine", ema_decay=0.999))),
         ("refiner", dict(data=prep / "128p", init_from=w / "dit_ct", refiner=True, mix=TaskMix(t2i=0.05, i2v=0.2),
                          optim=_optim(r.refiner_steps, 4, 3e-4))),
     ]
@@ -157,7 +162,7 @@ def assemble(r: TinyRecipe, w: Path, out: Path) -> None:
     rewriter = RewriterConfig(backend="transformers", path="rewriter", num_beams=4)  # 4 beams: see RewriterConfig
     bundle.config = dataclasses.replace(bundle.config, rewriter=rewriter)
     bundle.vae.load_state_dict(load_file(w / "vae_decoder" / "vae.safetensors"))  # same encoder as bundle0's
-    bundle.dit.load_state_dict(load_file(w / "dit_ct" / "dit.safetensors"))
+    bundle.dit.load_state_dict(load_file(w / "dit_long" / "dit.safetensors"))
     bundle.refiner.load_state_dict(load_file(w / "refiner" / "refiner.safetensors"))
     staging = out.with_name(out.name + ".staging")
     shutil.rmtree(staging, ignore_errors=True)
