@@ -12,8 +12,14 @@ from seedance.errors import InvalidRequestError
 from seedance.model.pipeline import GenerationResult
 from seedance.model.pipeline.request import Plan
 from seedance.model.rewriter import RewriteResult
-from seedance.training.data.shapesworld import ClipSpec, clip_caption, render
-from seedance.training.eval.prompts import DEFAULT_PROMPTS, build_default_prompts, load_prompts
+from seedance.training.data.shapesworld import ClipSpec, clip_caption, parse_caption, render
+from seedance.training.eval.prompts import (
+    DEFAULT_PROMPTS,
+    PROMPT_SETS,
+    build_default_prompts,
+    build_t2v_grid,
+    load_prompts,
+)
 from seedance.training.eval.shapebench import aggregate, score
 
 
@@ -22,6 +28,20 @@ def test_default_prompt_file_is_current_and_covers_every_task():
     committed = [json.loads(line) for line in DEFAULT_PROMPTS.read_text(encoding="utf-8").splitlines()]
     assert committed == build_default_prompts()
     assert {(r.task, r.language) for r in rows} == {(t, lang) for t in ("t2v", "i2v", "multishot") for lang in ("en", "zh")}
+
+
+def test_t2v_grid_is_current_and_covers_every_combination_in_both_languages():
+    path = PROMPT_SETS["t2v-grid"]
+    committed = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    assert committed == build_t2v_grid()
+    rows = load_prompts(path)
+    for lang in ("en", "zh"):
+        combos = {(r.expected["color"], r.expected["shape"], r.expected["direction"]) for r in rows if r.language == lang}
+        assert len(combos) == 6 * 4 * 4 == sum(r.language == lang for r in rows)
+    # the expected attributes are the ones the prompt states: the ShapesWorld parser reads them back
+    for row in rows:
+        parsed = parse_caption(row.prompt)
+        assert {k: parsed.get(k) for k in row.expected} == row.expected, row.prompt
 
 
 @pytest.mark.parametrize(
@@ -76,6 +96,15 @@ def test_cli_shapebench_on_three_prompts_writes_the_report(tmp_path, capsys):
     assert report["count"] == 3 and len(report["rows"]) == 3
     assert "t2v" in report and "rewriter" in report
     assert "t2v" in capsys.readouterr().out
+
+
+def test_cli_takes_a_shipped_set_by_name(tmp_path):
+    out = tmp_path / "report.json"
+    assert main(["eval", "shapebench", "--prompts", "t2v-grid", "--limit", "2", "--steps", "1", "--out", str(out),
+                 "-q"]) == 0
+    report = json.loads(out.read_text())
+    assert report["prompts"] == str(PROMPT_SETS["t2v-grid"]) and report["count"] == 2
+    assert [r["prompt"] for r in report["rows"]] == [r["prompt"] for r in build_t2v_grid()[:2]]
 
 
 def test_cli_reports_the_vae_ceiling(tmp_path, capsys):

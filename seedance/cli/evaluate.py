@@ -18,7 +18,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     bench = p.add_subparsers(dest="bench", required=True, metavar="BENCH")
     s = bench.add_parser("shapebench", help="ShapeBench on the default or a given prompt set")
     s.add_argument("--model", metavar="DIR", help="model directory (default: the embedded model)")
-    s.add_argument("--prompts", metavar="FILE.jsonl", help="prompt set (default: the shipped set)")
+    s.add_argument("--prompts", metavar="SET|FILE.jsonl",
+                   help="a shipped set (default: 32 prompts over every task; t2v-grid: 192 T2V prompts) or a JSONL file")
     s.add_argument("--out", metavar="REPORT.json", help="write the full report (with per-prompt rows) here")
     s.add_argument("--limit", type=int, help="only the first N prompts")
     s.add_argument("--steps", type=int, help="denoising steps (default: the model's)")
@@ -31,14 +32,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from seedance.model.pipeline import SeedancePipeline
-    from seedance.training.eval.prompts import DEFAULT_PROMPTS, load_prompts
+    from seedance.training.eval.prompts import load_prompts, prompt_set
     from seedance.training.eval.shapebench import format_table, run_shapebench
 
     if args.vae_ceiling < 0:
         raise InvalidRequestError("vae_ceiling", f"must be 0 (off) or a clip count, got {args.vae_ceiling}")
     if args.out and not Path(args.out).parent.is_dir():
         raise InvalidRequestError("out", f"directory does not exist: {Path(args.out).parent}")
-    prompts = Path(args.prompts) if args.prompts else DEFAULT_PROMPTS
+    prompts = prompt_set(args.prompts)
     rows = load_prompts(prompts)[: args.limit]
     bundle = load_model(args.model)
     started = time.perf_counter()

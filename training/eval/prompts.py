@@ -16,6 +16,7 @@ generated and only scored where something is expected.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,10 @@ from seedance.model.rewriter import detect_language
 TASKS = ("t2v", "i2v", "multishot")
 SCORED = ("color", "shape", "size", "direction", "camera")
 DEFAULT_PROMPTS = Path(__file__).parent / "shapebench_default.jsonl"
+# The shipped sets, by name. `t2v-grid`: every colour x shape x direction (6 x 4 x 4) once in
+# English and once in Chinese, three phrasings each: 192 T2V prompts, where the default set's 16
+# T2V rows move a score by 6 points each.
+PROMPT_SETS = {"default": DEFAULT_PROMPTS, "t2v-grid": Path(__file__).parent / "shapebench_t2v_grid.jsonl"}
 FRAMING = {"en": {"wide": "Wide shot: ", "close": "Close-up: "}, "zh": {"wide": "远景：", "close": "特写："}}
 
 
@@ -55,6 +60,13 @@ class BenchRow:
 
             return first_frame(ClipSpec.from_dict(self.spec))
         return None
+
+
+def prompt_set(name_or_path: str | Path | None) -> Path:
+    """A shipped set's file by name (PROMPT_SETS), or the given path; None is the default set."""
+    if name_or_path is None:
+        return DEFAULT_PROMPTS
+    return PROMPT_SETS.get(str(name_or_path), Path(name_or_path))
 
 
 def _fail(path: Path, line: int, field_name: str, rule: str) -> InvalidRequestError:
@@ -137,7 +149,24 @@ def build_default_prompts(seed: int = 2026, per_language: int = 8) -> list[dict]
     return rows
 
 
-def write_default_prompts(path: Path = DEFAULT_PROMPTS) -> Path:
-    lines = [json.dumps(r, ensure_ascii=False) for r in build_default_prompts()]
-    Path(path).write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return Path(path)
+def build_t2v_grid() -> list[dict]:
+    """The `t2v-grid` set: each (colour, shape, direction) once per language, phrasings in turn."""
+    from seedance.training.data.shapesworld.lexicon import COLOR_WORDS, EN_GERUND, SHAPE_WORDS, motion_phrase
+
+    rows: list[dict] = []
+    combos = itertools.product(COLOR_WORDS["en"], SHAPE_WORDS["en"], ("left", "right", "up", "down"))
+    for i, (color, shape, direction) in enumerate(combos):
+        moves_en, moves_zh = motion_phrase(direction, None, "en"), motion_phrase(direction, None, "zh")
+        zc, zs = COLOR_WORDS["zh"][color], SHAPE_WORDS["zh"][shape]
+        en = (f"a {color} {shape} {EN_GERUND[direction]}", f"{color} {shape} {moves_en}",
+              f"a {color} {shape} that {moves_en}")[i % 3]
+        zh = (f"{zc}{zs}{moves_zh}", f"一个{zc}{zs}{moves_zh}", f"{zc}的{zs}{moves_zh}")[i % 3]
+        expected = {"color": color, "shape": shape, "direction": direction}
+        rows += [{"prompt": text, "task": "t2v", "frames": 17, "expected": expected} for text in (en, zh)]
+    return rows
+
+
+def write_prompt_sets() -> None:
+    """Regenerate the shipped prompt files from their builders."""
+    for path, rows in ((DEFAULT_PROMPTS, build_default_prompts()), (PROMPT_SETS["t2v-grid"], build_t2v_grid())):
+        Path(path).write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
