@@ -15,7 +15,7 @@ help:
 	@echo "make lint    ruff"
 	@echo "make info    configs and parameter counts"
 	@echo "make serve   run the serving platform locally until Ctrl-C (then: seedance client ...)"
-	@echo "make train-tiny  train the tiny model on ShapesWorld (~2 h 20 min on 2 idle cores)"
+	@echo "make train-tiny  train the tiny model on ShapesWorld (~4 h on 2 idle cores)"
 	@echo "make bench   benchmarks (installs diffusers for the side-by-side anchors)"
 	@echo "make protos  regenerate the gRPC stubs"
 
