@@ -45,10 +45,16 @@ def train_vae_stage(r: TinyRecipe, w: Path, progress: bool) -> None:
                          adv_start=r.vae_steps * 3 // 4, adv_weight=0.02, fm_weight=0.05,
                          optim=_optim(r.vae_steps, 8, 5e-4, schedule="cosine"))
     train_vae(cfg, w / "vae", progress=progress)
-    report = vae_quality(w / "vae" / "vae.safetensors", w / "data" / "s128")
-    (w / "vae" / "eval.json").write_text(json.dumps(report, indent=2) + "\n")
+    report = write_vae_quality(w / "vae", w)
     print(f"[train-tiny] VAE reconstruction on held-out clips: PSNR {report['psnr_db']:.2f} dB, "
           f"L1 {report['l1']:.4f} (aim: > 30 dB before the DiT stages)")
+
+
+def write_vae_quality(run: Path, w: Path) -> dict[str, float]:
+    """vae_quality of RUN/vae.safetensors on the 128px clips, also written to RUN/eval.json."""
+    report = vae_quality(run / "vae.safetensors", w / "data" / "s128")
+    (run / "eval.json").write_text(json.dumps(report, indent=2) + "\n")
+    return report
 
 
 @torch.no_grad()
@@ -82,8 +88,7 @@ def train_decoder_stage(r: TinyRecipe, w: Path, progress: bool) -> None:
                          decoder_only=True, init_from=str(w / "vae"), subject_weight=4.0, adv_weight=0.0,
                          optim=_optim(r.decoder_steps, 8, 2e-4, schedule="cosine"))
     train_vae(cfg, w / "vae_decoder", progress=progress)
-    report = vae_quality(w / "vae_decoder" / "vae.safetensors", w / "data" / "s128")
-    (w / "vae_decoder" / "eval.json").write_text(json.dumps(report, indent=2) + "\n")
+    report = write_vae_quality(w / "vae_decoder", w)
     print(f"[train-tiny] fine-tuned decoder on held-out clips: PSNR {report['psnr_db']:.2f} dB")
 
 

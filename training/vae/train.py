@@ -4,9 +4,11 @@ Losses: L1 + KL + a computed perceptual term (multi-scale spatial/temporal gradi
 losses.py) + hinge adversarial with feature matching against a hybrid appearance/motion
 PatchGAN (from `adv_start` on); `subject_weight` > 0 weights the L1 toward saturated pixels
 (losses.subject_weighted_l1). A frozen encoder keeps the latents, so a decoder trained that way
-drops into a model whose DiT was trained on the old latents. The discriminator and its optimizer are checkpointed with the
-model, so a killed run resumes exactly. After training, per-channel latent statistics over the
-training clips are written to `latent_stats.json` (they go into the model's config).
+drops into a model whose DiT was trained on the old latents. The discriminator and its
+optimizer are checkpointed with the model, so a killed run resumes exactly. After training,
+per-channel latent statistics over the training clips are written to `latent_stats.json` (they
+go into the model's config; a decoder-only run copies its init_from's, since its latents are
+the same).
 
 Run: python -m seedance.training.vae --config VAE.json --out DIR [--max-steps N]
 """
