@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from seedance.training.common.data import ResumableSampler
 from seedance.training.common.trainer import OptimConfig
 from seedance.training.data.latents import CAPTION_KINDS, LatentDataset, LatentDatasetWriter
 from seedance.training.dit import DiTStageConfig, TaskMix, train_stage
+from seedance.training.dit.train import MOTION_SCALE, motion_weight
 
 
 def write_synthetic_prepared(directory: Path, count: int = 6, frames: int = 3, lowres: bool = False) -> Path:
@@ -54,6 +56,30 @@ def test_stage_trains_and_writes_weights(tmp_path):
     assert len(losses) == 6 and all(torch.isfinite(torch.tensor(losses)))
     assert (tmp_path / "run" / "dit.safetensors").exists() and (tmp_path / "run" / "latest.pt").exists()
     assert len((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()) == 6
+
+
+def test_motion_weight_marks_only_tokens_that_change():
+    x0 = torch.zeros(2, 8, 5, 4, 4)
+    x0[:, :, 0] = 3.0  # the lone first (image) frame differs from the rest: not motion
+    x0[1, :, 1:, 0, 0] = torch.tensor([0.0, 0.0, 1.0, 1.0])  # item 1: one token changes over time
+    w = motion_weight(x0, 4.0)
+    assert w.shape == (2, 1, 5, 4, 4)
+    assert torch.equal(w[0], torch.ones_like(w[0]))  # a static clip keeps weight 1 everywhere
+    assert torch.all(w[1, :, 1:, 0, 0] == 5.0)  # deviation 0.5 > MOTION_SCALE: the full 1 + 4
+    assert MOTION_SCALE < 0.5
+    rest = w[1].clone()
+    rest[:, 1:, 0, 0] = 1.0
+    assert torch.equal(rest, torch.ones_like(rest))
+    assert torch.equal(motion_weight(x0, 0.0), torch.ones_like(w))
+
+
+def test_motion_weighted_stage_trains(tmp_path):
+    data = write_synthetic_prepared(tmp_path / "d")
+    cfg = dataclasses.replace(stage(data, steps=2), motion_weight=4.0)
+    losses = [h["loss"] for h in train_stage(cfg, tmp_path / "run", progress=False).history]
+    assert len(losses) == 2 and all(torch.isfinite(torch.tensor(losses)))
+    plain = [h["loss"] for h in train_stage(stage(data, steps=2), tmp_path / "plain", progress=False).history]
+    assert losses != plain  # the weight changes the objective
 
 
 def test_resume_continues_exactly(tmp_path):

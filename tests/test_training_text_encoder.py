@@ -55,6 +55,18 @@ def test_bpe_tokenizer_round_trips_both_languages_and_compresses():
     assert tok.convert_tokens_to_ids(["<pad>", "<bos>", "<eos>", "<unk>"]) == [0, 1, 2, 3]
 
 
+def test_bpe_tokenizer_never_merges_across_chinese_characters():
+    # A plain byte-level BPE learns tokens like "色圆形快速向左移动" (shape + speed + direction in
+    # one id); the CJK split keeps every Chinese character a token of its own.
+    tok = train_bpe_tokenizer(CAPTIONS * 4, vocab_size=400)
+    for text in CAPTIONS[2:4]:
+        pieces = [tok.decode([i]) for i in tok.encode(text, add_special_tokens=False)]
+        assert all(len(p) == 1 for p in pieces), pieces
+        assert "".join(pieces) == text
+    english = [tok.decode([i]) for i in tok.encode(CAPTIONS[0], add_special_tokens=False)]
+    assert " red" in english  # English words still merge
+
+
 def test_train_resume_and_export(tmp_path):
     data = write_manifest(tmp_path / "d")
     optim = OptimConfig(lr=3e-3, warmup_steps=1, max_steps=4, batch_size=4, checkpoint_every=2, log_every=1)
