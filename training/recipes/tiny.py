@@ -12,7 +12,8 @@ its checkpoint):
   prepare     latents + caption embeddings for the DiT and the refiner
   dit         progressive: T2I at 64px -> image+video at 32px -> image+video at 64px ->
               continue-training on the moving subset with I2V at 40% (annealed LR) ->
-              a long run on all 64px clips with a 25% T2I share, exported as its weight EMA
+              a long run on all 64px clips with a 25% T2I share, exported as its weight EMA ->
+              a motion stage: the loss weighted toward tokens that change over time
   refiner     initialised from the base DiT, trained at 128px on the upsampled 64px latents
   rewriter    SFT on (prompt -> dense caption), then DPO with LoRA on (correct, wrong) rewrites
   assemble    the final bundle (fp16 safetensors + config + sha256 manifest + this recipe)
@@ -50,6 +51,7 @@ class TinyRecipe:
     base_steps: int = 1600
     ct_steps: int = 600
     long_steps: int = 15000
+    motion_steps: int = 2500
     refiner_steps: int = 400
     sft_steps: int = 1200
     dpo_steps: int = 150
