@@ -80,6 +80,8 @@ def test_motion_weighted_stage_trains(tmp_path):
     assert len(losses) == 2 and all(torch.isfinite(torch.tensor(losses)))
     plain = [h["loss"] for h in train_stage(stage(data, steps=2), tmp_path / "plain", progress=False).history]
     assert losses != plain  # the weight changes the objective
+    with pytest.raises(ConfigError, match="motion_weight: must be >= 0"):
+        dataclasses.replace(cfg, motion_weight=-1.0)
 
 
 def test_resume_continues_exactly(tmp_path):

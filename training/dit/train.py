@@ -6,6 +6,7 @@ which the causal VAE encodes alone), a share of video samples are image-to-video
 latent frame given as condition + mask, and excluded from the loss), the rest text-to-video;
 captions are English or Chinese at random, per-shot for multi-shot clips, and dropped (the
 empty caption) at `cfg_dropout` for classifier-free guidance. Stages chain by `init_from`.
+`motion_weight` > 0 weights the loss toward tokens whose clean latent changes over time.
 With `refiner`, the network is the refiner and each sample's low-res latent (the base-resolution
 clip upsampled and encoded) rides along as extra input channels.
 
@@ -61,6 +62,10 @@ class DiTStageConfig:
     motion_weight: float = 0.0
     mix: TaskMix = field(default_factory=TaskMix)
     optim: OptimConfig = field(default_factory=OptimConfig)
+
+    def __post_init__(self) -> None:
+        if self.motion_weight < 0:
+            raise ConfigError(f"motion_weight: must be >= 0, got {self.motion_weight}")
 
     @classmethod
     def from_dict(cls, data: dict) -> DiTStageConfig:
