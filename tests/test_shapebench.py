@@ -130,3 +130,32 @@ def test_vae_ceiling_measures_the_vae(tiny_bundle):
 def test_vae_ceiling_flag_rejects_a_negative_count(capsys):
     assert main(["eval", "shapebench", "--vae-ceiling", "-1", "-q"]) != 0
     assert "vae_ceiling: must be 0 (off) or a clip count, got -1" in capsys.readouterr().err
+
+
+def test_cli_reports_caption_sensitivity_of_the_shipped_dit(tmp_path, capsys):
+    out = tmp_path / "report.json"
+    assert main(["eval", "shapebench", "--limit", "1", "--steps", "1", "--caption-sensitivity", "3",
+                 "--out", str(out), "-q"]) == 0
+    report = json.loads(out.read_text())["caption_sensitivity"]
+    assert report["clips"] == 3 and set(report["t2v"]["gap"]) == {"color", "shape", "size", "direction", "camera"}
+    assert set(report["i2v"]["gap"]) == {"direction", "camera"}
+    # The shipped DiT reads the colour word: a wrong colour costs about as much as no caption.
+    assert report["t2v"]["gap"]["color"] > 0.01 and report["t2v"]["empty"] > report["t2v"]["right"]
+    assert "caption sensitivity" in capsys.readouterr().out
+
+
+def test_caption_sensitivity_of_an_untrained_dit_is_zero():
+    """adaLN-Zero: a freshly built DiT predicts zero velocity whatever the caption, so every gap is 0."""
+    from seedance.model.bundle import build_bundle
+    from seedance.model.pipeline import SeedancePipeline
+    from seedance.model.presets import tiny
+    from seedance.training.eval.sensitivity import caption_sensitivity
+
+    report = caption_sensitivity(SeedancePipeline(build_bundle(tiny(), seed=0)), count=1)
+    assert all(g == 0.0 for task in ("t2v", "i2v") for g in report[task]["gap"].values())
+    assert report["t2v"]["right"] > 0.5  # zero velocity against noise - x0: about the noise variance
+
+
+def test_caption_sensitivity_flag_rejects_a_negative_count(capsys):
+    assert main(["eval", "shapebench", "--caption-sensitivity", "-1", "-q"]) != 0
+    assert "caption_sensitivity: must be 0 (off) or a clip count, got -1" in capsys.readouterr().err

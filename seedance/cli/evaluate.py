@@ -26,6 +26,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--seed", type=int, default=0, help="base seed (prompt i uses seed + i)")
     s.add_argument("--vae-ceiling", type=int, default=0, metavar="N",
                    help="also score N ground-truth clips through the model's VAE alone: the most any DiT can reach")
+    s.add_argument("--caption-sensitivity", type=int, default=0, metavar="N",
+                   help="also measure, on N ground-truth clips, how much the DiT's loss rises when one "
+                        "attribute of the caption is wrong (~0: the DiT ignores that word)")
     s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     s.set_defaults(run=run)
 
@@ -37,6 +40,9 @@ def run(args: argparse.Namespace) -> int:
 
     if args.vae_ceiling < 0:
         raise InvalidRequestError("vae_ceiling", f"must be 0 (off) or a clip count, got {args.vae_ceiling}")
+    if args.caption_sensitivity < 0:
+        raise InvalidRequestError("caption_sensitivity",
+                                  f"must be 0 (off) or a clip count, got {args.caption_sensitivity}")
     if args.out and not Path(args.out).parent.is_dir():
         raise InvalidRequestError("out", f"directory does not exist: {Path(args.out).parent}")
     prompts = prompt_set(args.prompts)
@@ -53,6 +59,11 @@ def run(args: argparse.Namespace) -> int:
 
         report["vae_ceiling"] = vae_ceiling(pipeline, args.vae_ceiling, seed=args.seed)
         print(format_ceiling(report["vae_ceiling"]))
+    if args.caption_sensitivity:
+        from seedance.training.eval.sensitivity import caption_sensitivity, format_sensitivity
+
+        report["caption_sensitivity"] = caption_sensitivity(pipeline, args.caption_sensitivity, seed=args.seed)
+        print(format_sensitivity(report["caption_sensitivity"]))
     if args.out:
         Path(args.out).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
         print(f"wrote {args.out}")

@@ -1,0 +1,89 @@
+"""Caption sensitivity: does the DiT read each attribute word of its caption?
+
+For fresh single-shot ShapesWorld clips (rendered at the model's base size and encoded by its
+VAE), the DiT's flow-matching loss with the clip's own caption is compared with its loss under a
+caption that changes exactly one attribute (the corruptions the rewriter's DPO pairs use), with
+the same noise and noise levels. A DiT that uses the word predicts worse under the wrong caption:
+gap = loss(wrong) - loss(right) > 0. A gap near zero means it ignores the word, and no amount of
+sampling will make its videos follow it. Cheap (a few forward passes per clip), so it is the
+check to run before spending a long training run (docs/TRAINING.md, session 7).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from seedance.model.conditioning import pack_captions, stack_text
+from seedance.model.dit import build_task_input
+from seedance.model.flow import interpolate
+from seedance.model.pipeline import GenerationRequest, SeedancePipeline, plan
+from seedance.training.data.shapesworld import clip_caption, i2v_caption, render, sample_clip, wrong_rewrites
+
+# What each task's caption states (an I2V caption only describes the motion and the camera).
+ATTRIBUTES = {"t2v": ("color", "shape", "size", "direction", "camera"), "i2v": ("direction", "camera")}
+NOISE_LEVELS = (0.5, 0.7, 0.9)
+
+
+def _per_sample_loss(velocity: Tensor, target: Tensor, weight: Tensor) -> Tensor:
+    err = (velocity.float() - target.float()).pow(2) * weight.expand_as(velocity)
+    return err.flatten(1).sum(1) / weight.expand_as(velocity).flatten(1).sum(1).clamp(min=1.0)
+
+
+@torch.no_grad()
+def caption_sensitivity(pipeline: SeedancePipeline, count: int = 24, seed: int = 0,
+                        lang: str = "en") -> dict[str, Any]:
+    """Mean loss with the right caption, with the empty one, and per attribute with it changed
+    (and the gap to the right caption), for T2V and I2V, over `count` clips x NOISE_LEVELS."""
+    if count < 1:
+        raise ValueError(f"count: must be at least 1, got {count}")
+    base = plan(GenerationRequest("caption sensitivity"), pipeline.config)
+    rng = np.random.default_rng(seed)
+    gen = torch.Generator().manual_seed(seed)
+    dit, encoder = pipeline.bundle.dit, pipeline.bundle.text_encoder
+    dtype = next(dit.parameters()).dtype
+    sums: dict[str, dict[str, float]] = {task: {} for task in ATTRIBUTES}
+    for _ in range(count):
+        spec = sample_clip(rng, multishot_share=0.0, frames=base.frames, width=base.base_width,
+                           height=base.base_height, fps=base.fps)
+        x0 = pipeline.encode_frames(render(spec)).float().cpu()
+        for task, attributes in ATTRIBUTES.items():
+            right = clip_caption(spec, lang) if task == "t2v" else i2v_caption(spec, lang)
+            wrong = {w.attribute: w.text for w in wrong_rewrites(spec, lang, task) if w.attribute in attributes}
+            names = ["right", *wrong, "empty"]
+            emb = encoder.encode([right, *wrong.values(), ""])
+            text = stack_text([pack_captions(emb.hidden[i:i + 1].float().cpu(), emb.mask[i:i + 1].cpu())
+                               for i in range(len(names))]).to(pipeline.device, dtype)
+            n, frames = len(names), x0.shape[2]
+            given = torch.zeros(n, frames)
+            given[:, 0] = float(task == "i2v")
+            weight = (1.0 - given)[:, None, :, None, None]
+            clean = x0.expand(n, -1, -1, -1, -1)
+            for level in NOISE_LEVELS:
+                noise = torch.randn(x0.shape, generator=gen).expand_as(clean)  # shared by every caption
+                times = torch.full((n,), level)
+                xt, target = interpolate(clean, noise, times)
+                inp = build_task_input(xt, clean, given).to(pipeline.device, dtype)
+                velocity = dit(inp, times.to(pipeline.device, dtype), text).cpu()
+                for name, loss in zip(names, _per_sample_loss(velocity, target, weight).tolist(), strict=True):
+                    sums[task][name] = sums[task].get(name, 0.0) + loss
+    samples = count * len(NOISE_LEVELS)
+    report: dict[str, Any] = {"clips": count, "seed": seed, "lang": lang, "noise_levels": list(NOISE_LEVELS)}
+    for task, attributes in ATTRIBUTES.items():
+        mean = {k: v / samples for k, v in sums[task].items()}
+        report[task] = {"right": round(mean["right"], 5), "empty": round(mean["empty"], 5),
+                        "gap": {a: round(mean[a] - mean["right"], 5) for a in attributes if a in mean}}
+    return report
+
+
+def format_sensitivity(report: dict[str, Any]) -> str:
+    lines = [f"caption sensitivity ({report['clips']} clips, {report['lang']}): loss with a wrong attribute "
+             f"minus loss with the right caption (~0 = the DiT ignores that word)"]
+    for task in ATTRIBUTES:
+        r = report[task]
+        gaps = "  ".join(f"{a} {g:+.4f}" for a, g in r["gap"].items())
+        lines.append(f"  {task}: right {r['right']:.4f}  empty {r['empty'] - r['right']:+.4f}  {gaps}")
+    return "\n".join(lines)
