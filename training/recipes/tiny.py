@@ -17,7 +17,8 @@ its checkpoint):
   refiner     initialised from the base DiT, trained at 128px on the upsampled 64px latents
   rewriter    SFT on (prompt -> dense caption), then DPO with LoRA on (correct, wrong) rewrites
   assemble    the final bundle (fp16 safetensors + config + sha256 manifest + this recipe)
-  shapebench  the default ShapeBench set on the assembled model
+  shapebench  the default ShapeBench set on the assembled model, its VAE ceiling and caption
+              sensitivity
 
 Run: python -m seedance.training.recipes.tiny --work .cache/train-tiny --model-out model/weights/tiny
 """

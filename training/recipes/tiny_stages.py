@@ -191,11 +191,14 @@ def shapebench(model: Path, w: Path, progress: bool) -> None:
     from seedance.model.pipeline import SeedancePipeline
     from seedance.training.eval.ceiling import format_ceiling, vae_ceiling
     from seedance.training.eval.prompts import DEFAULT_PROMPTS, load_prompts
+    from seedance.training.eval.sensitivity import caption_sensitivity, format_sensitivity
     from seedance.training.eval.shapebench import format_table, run_shapebench
 
     pipeline = SeedancePipeline(load_bundle(model))
     report = run_shapebench(pipeline, load_prompts(DEFAULT_PROMPTS), progress=progress)
     report["vae_ceiling"] = vae_ceiling(pipeline, count=32)  # what the VAE alone lets through
+    report["caption_sensitivity"] = caption_sensitivity(pipeline, count=24)  # which caption words the DiT reads
     (w / "shapebench.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     print(format_table(report))
     print(format_ceiling(report["vae_ceiling"]))
+    print(format_sensitivity(report["caption_sensitivity"]))
