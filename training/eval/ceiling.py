@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from seedance.model.pipeline import GenerationRequest, SeedancePipeline, plan
-from seedance.training.data.shapesworld import analyze, render, sample_clip
+from seedance.training.data.shapesworld import ClipSpec, analyze, render, sample_clip
 
 ATTRIBUTES = ("color", "shape", "size", "direction")
 
@@ -31,19 +31,23 @@ def _psnr(a: np.ndarray, b: np.ndarray) -> float:
     return 99.0 if mse == 0 else 10 * float(np.log10(255.0**2 / mse))
 
 
+def ground_truth_clips(pipeline: SeedancePipeline, count: int, seed: int) -> list[ClipSpec]:
+    """`count` single-shot clips drawn like the training world's, at the model's base size and fps."""
+    if count < 1:
+        raise ValueError(f"count: must be at least 1, got {count}")
+    base = plan(GenerationRequest("ground-truth clips"), pipeline.config)
+    rng = np.random.default_rng(seed)
+    return [sample_clip(rng, multishot_share=0.0, frames=base.frames, width=base.base_width,
+                        height=base.base_height, fps=base.fps) for _ in range(count)]
+
+
 @torch.no_grad()
 def vae_ceiling(pipeline: SeedancePipeline, count: int = 32, seed: int = 0) -> dict[str, Any]:
     """Attribute accuracy of the analyzer on `count` clips, raw and through the VAE, and the
     reconstructions' PSNR. Clips are drawn like the training world's single-shot clips."""
-    if count < 1:
-        raise ValueError(f"count: must be at least 1, got {count}")
-    base = plan(GenerationRequest("vae ceiling"), pipeline.config)
-    rng = np.random.default_rng(seed)
     hits: dict[str, dict[str, list[bool]]] = {k: {a: [] for a in ATTRIBUTES} for k in ("raw", "decoded")}
     psnrs = []
-    for _ in range(count):
-        spec = sample_clip(rng, multishot_share=0.0, frames=base.frames, width=base.base_width,
-                           height=base.base_height, fps=base.fps)
+    for spec in ground_truth_clips(pipeline, count, seed):
         frames = render(spec)
         latent = pipeline.encode_frames(frames)
         decoded = pipeline.decode(latent)

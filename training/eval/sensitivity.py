@@ -13,24 +13,18 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import torch
-from torch import Tensor
 
 from seedance.model.conditioning import pack_captions, stack_text
 from seedance.model.dit import build_task_input
-from seedance.model.flow import interpolate
-from seedance.model.pipeline import GenerationRequest, SeedancePipeline, plan
-from seedance.training.data.shapesworld import clip_caption, i2v_caption, render, sample_clip, wrong_rewrites
+from seedance.model.flow import flow_matching_loss, interpolate
+from seedance.model.pipeline import SeedancePipeline
+from seedance.training.data.shapesworld import clip_caption, i2v_caption, render, wrong_rewrites
+from seedance.training.eval.ceiling import ground_truth_clips
 
 # What each task's caption states (an I2V caption only describes the motion and the camera).
 ATTRIBUTES = {"t2v": ("color", "shape", "size", "direction", "camera"), "i2v": ("direction", "camera")}
 NOISE_LEVELS = (0.5, 0.7, 0.9)
-
-
-def _per_sample_loss(velocity: Tensor, target: Tensor, weight: Tensor) -> Tensor:
-    err = (velocity.float() - target.float()).pow(2) * weight.expand_as(velocity)
-    return err.flatten(1).sum(1) / weight.expand_as(velocity).flatten(1).sum(1).clamp(min=1.0)
 
 
 @torch.no_grad()
@@ -38,17 +32,12 @@ def caption_sensitivity(pipeline: SeedancePipeline, count: int = 24, seed: int =
                         lang: str = "en") -> dict[str, Any]:
     """Mean loss with the right caption, with the empty one, and per attribute with it changed
     (and the gap to the right caption), for T2V and I2V, over `count` clips x NOISE_LEVELS."""
-    if count < 1:
-        raise ValueError(f"count: must be at least 1, got {count}")
-    base = plan(GenerationRequest("caption sensitivity"), pipeline.config)
-    rng = np.random.default_rng(seed)
+    specs = ground_truth_clips(pipeline, count, seed)
     gen = torch.Generator().manual_seed(seed)
     dit, encoder = pipeline.bundle.dit, pipeline.bundle.text_encoder
     dtype = next(dit.parameters()).dtype
     sums: dict[str, dict[str, float]] = {task: {} for task in ATTRIBUTES}
-    for _ in range(count):
-        spec = sample_clip(rng, multishot_share=0.0, frames=base.frames, width=base.base_width,
-                           height=base.base_height, fps=base.fps)
+    for spec in specs:
         x0 = pipeline.encode_frames(render(spec)).float().cpu()
         for task, attributes in ATTRIBUTES.items():
             right = clip_caption(spec, lang) if task == "t2v" else i2v_caption(spec, lang)
@@ -68,7 +57,8 @@ def caption_sensitivity(pipeline: SeedancePipeline, count: int = 24, seed: int =
                 xt, target = interpolate(clean, noise, times)
                 inp = build_task_input(xt, clean, given).to(pipeline.device, dtype)
                 velocity = dit(inp, times.to(pipeline.device, dtype), text).cpu()
-                for name, loss in zip(names, _per_sample_loss(velocity, target, weight).tolist(), strict=True):
+                for k, name in enumerate(names):
+                    loss = flow_matching_loss(velocity[k:k + 1], target[k:k + 1], weight[k:k + 1]).item()
                     sums[task][name] = sums[task].get(name, 0.0) + loss
     samples = count * len(NOISE_LEVELS)
     report: dict[str, Any] = {"clips": count, "seed": seed, "lang": lang, "noise_levels": list(NOISE_LEVELS)}
