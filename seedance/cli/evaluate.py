@@ -38,11 +38,9 @@ def run(args: argparse.Namespace) -> int:
     from seedance.training.eval.prompts import load_prompts, prompt_set
     from seedance.training.eval.shapebench import format_table, run_shapebench
 
-    if args.vae_ceiling < 0:
-        raise InvalidRequestError("vae_ceiling", f"must be 0 (off) or a clip count, got {args.vae_ceiling}")
-    if args.caption_sensitivity < 0:
-        raise InvalidRequestError("caption_sensitivity",
-                                  f"must be 0 (off) or a clip count, got {args.caption_sensitivity}")
+    for field in ("vae_ceiling", "caption_sensitivity"):
+        if getattr(args, field) < 0:
+            raise InvalidRequestError(field, f"must be 0 (off) or a clip count, got {getattr(args, field)}")
     if args.out and not Path(args.out).parent.is_dir():
         raise InvalidRequestError("out", f"directory does not exist: {Path(args.out).parent}")
     prompts = prompt_set(args.prompts)
