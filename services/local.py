@@ -34,13 +34,47 @@ def _binary(name: str, hint: str) -> str:
     return found
 
 
+# How a server says the port it was given is taken: `weed mini` checks before binding ("is not
+# available"), and the bind itself fails with EADDRINUSE (Redis, weed).
+PORT_TAKEN = ("is not available", "address already in use")
+
+
 class _Process:
+    """A child server process. Ports are picked free and only then bound by the server, so
+    another process can take one in between (seen in the test suite, where Ray and other servers
+    open ports all the time): when a picked port is taken, `start` starts again on fresh ports,
+    up to START_ATTEMPTS times. A port the caller chose is never swapped."""
+
     name = "server"
+    START_ATTEMPTS = 3
 
     def __init__(self, workdir: Path):
         self.dir = Path(workdir)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.proc: subprocess.Popen | None = None
+
+    def start(self):
+        for attempt in range(1, self.START_ATTEMPTS + 1):
+            try:
+                return self._start_once()
+            except RuntimeError as e:
+                taken = any(m in str(e).lower() for m in PORT_TAKEN)
+                if not (taken and self._ports_picked()) or attempt == self.START_ATTEMPTS:
+                    raise
+                print(f"{self.name}: a port was taken before the server bound it; retrying on fresh ports "
+                      f"({attempt}/{self.START_ATTEMPTS})", file=sys.stderr)
+                self.stop()
+                self._pick_ports()
+        raise AssertionError("unreachable")
+
+    def _start_once(self):
+        raise NotImplementedError
+
+    def _ports_picked(self) -> bool:
+        return True
+
+    def _pick_ports(self) -> None:
+        raise NotImplementedError
 
     def _spawn(self, args: list[str]) -> None:
         with (self.dir / f"{self.name}.log").open("ab") as log:
@@ -84,13 +118,20 @@ class LocalRedis(_Process):
 
     def __init__(self, workdir: Path, port: int = 0):
         super().__init__(workdir)
+        self._chosen_port = port
         self.port = port or free_port()
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def start(self) -> LocalRedis:
+    def _ports_picked(self) -> bool:
+        return not self._chosen_port
+
+    def _pick_ports(self) -> None:
+        self.port = free_port()
+
+    def _start_once(self) -> LocalRedis:
         import redis
 
         binary = _binary("redis-server", "install it (Debian: apt-get install -y redis-server; `make install` does this)")
@@ -99,18 +140,14 @@ class LocalRedis(_Process):
         self._spawn([binary, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "", "--appendonly", "no",
                      "--dir", str(self.dir), "--protected-mode", "yes"])
         client = redis.Redis.from_url(self.url)
-        self._wait_ready(client.ping)
+        # Ready = our own process answers: a Redis that already held the port would answer PING
+        # too, before ours fails to bind and exits.
+        self._wait_ready(lambda: client.info("server")["process_id"] == self.proc.pid)
         return self
-
-
-# How `weed mini` says a port is taken: checked before binding, or the bind itself failing.
-PORT_TAKEN = ("is not available", "address already in use")
 
 
 class LocalSeaweedFS(_Process):
     name = "seaweedfs"
-
-    START_ATTEMPTS = 3
 
     def __init__(self, workdir: Path, bucket: str = "seedance"):
         super().__init__(workdir)
@@ -123,23 +160,6 @@ class LocalSeaweedFS(_Process):
         self.ports = {f"{s}.port{g}": free_port() for s in ("master", "volume", "filer", "s3", "admin")
                       for g in ("", ".grpc")}
         self.settings = dataclasses.replace(self.settings, endpoint=f"127.0.0.1:{self.ports['s3.port']}")
-
-    def start(self) -> LocalSeaweedFS:
-        """Start and wait until the bucket exists. Ten ports are picked free and only then bound by
-        the server, so another process can take one in between (seen in the test suite, where Ray
-        and other servers open ports all the time): when a port is taken it starts again on fresh
-        ports, up to START_ATTEMPTS times."""
-        for attempt in range(1, self.START_ATTEMPTS + 1):
-            try:
-                return self._start_once()
-            except RuntimeError as e:
-                if not any(m in str(e) for m in PORT_TAKEN) or attempt == self.START_ATTEMPTS:
-                    raise
-                print(f"seaweedfs: a port was taken before the server bound it; retrying on fresh ports "
-                      f"({attempt}/{self.START_ATTEMPTS})", file=sys.stderr)
-                self.stop()
-                self._pick_ports()
-        raise AssertionError("unreachable")
 
     def _start_once(self) -> LocalSeaweedFS:
         from minio import Minio
