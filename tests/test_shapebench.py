@@ -141,7 +141,12 @@ def test_cli_reports_caption_sensitivity_of_the_shipped_dit(tmp_path, capsys):
     assert set(report["i2v"]["gap"]) == {"direction", "camera"}
     # The shipped DiT reads the colour word: a wrong colour costs about as much as no caption.
     assert report["t2v"]["gap"]["color"] > 0.01 and report["t2v"]["empty"] > report["t2v"]["right"]
-    assert "caption sensitivity" in capsys.readouterr().out
+    # Steering clips move along their own direction (the screen-axis convention holds).
+    steering = report["steering"]
+    assert steering["clips"] == 3 and steering["clip"] > 0.05
+    assert steering["steer"] == round(steering["right"] - steering["opposite"], 4)
+    printed = capsys.readouterr().out
+    assert "caption sensitivity" in printed and "opposite caption" in printed
 
 
 def test_caption_sensitivity_of_an_untrained_dit_is_zero():
@@ -154,6 +159,8 @@ def test_caption_sensitivity_of_an_untrained_dit_is_zero():
     report = caption_sensitivity(SeedancePipeline(build_bundle(tiny(), seed=0)), count=1)
     assert all(g == 0.0 for task in ("t2v", "i2v") for g in report[task]["gap"].values())
     assert report["t2v"]["right"] > 0.5  # zero velocity against noise - x0: about the noise variance
+    # Its clean-video estimate is the noisy input whatever the caption says: no steering.
+    assert report["steering"]["right"] == report["steering"]["opposite"] and report["steering"]["steer"] == 0
 
 
 def test_caption_sensitivity_flag_rejects_a_negative_count(capsys):

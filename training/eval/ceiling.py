@@ -9,6 +9,7 @@ scored raw check the analyzer itself (it should be right on every one).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -31,14 +32,21 @@ def _psnr(a: np.ndarray, b: np.ndarray) -> float:
     return 99.0 if mse == 0 else 10 * float(np.log10(255.0**2 / mse))
 
 
-def ground_truth_clips(pipeline: SeedancePipeline, count: int, seed: int) -> list[ClipSpec]:
-    """`count` single-shot clips drawn like the training world's, at the model's base size and fps."""
+def ground_truth_clips(pipeline: SeedancePipeline, count: int, seed: int,
+                       keep: Callable[[ClipSpec], bool] | None = None, **sampling: float) -> list[ClipSpec]:
+    """`count` single-shot clips drawn like the training world's, at the model's base size and fps
+    (`sampling`: sample_clip's share overrides; `keep`: only clips it accepts)."""
     if count < 1:
         raise ValueError(f"count: must be at least 1, got {count}")
     base = plan(GenerationRequest("ground-truth clips"), pipeline.config)
     rng = np.random.default_rng(seed)
-    return [sample_clip(rng, multishot_share=0.0, frames=base.frames, width=base.base_width,
-                        height=base.base_height, fps=base.fps) for _ in range(count)]
+    clips: list[ClipSpec] = []
+    while len(clips) < count:
+        spec = sample_clip(rng, multishot_share=0.0, frames=base.frames, width=base.base_width,
+                           height=base.base_height, fps=base.fps, **sampling)
+        if keep is None or keep(spec):
+            clips.append(spec)
+    return clips
 
 
 @torch.no_grad()
