@@ -130,12 +130,6 @@ class DiTConfig:
     (the refiner's upsampled low-resolution latent). `depth` counts (spatial, temporal) layer
     pairs. `rope_dims` splits each head's dimensions between the 1D text/shot axis and the
     (t, h, w) video axes; empty = derived from head_dim.
-
-    `temporal_text`: the temporal layers, which make the motion but never attend to the caption,
-    also read it: each adds the masked mean of the caption stream (as it leaves the paired
-    spatial layer) to the timestep in its adaLN modulation, as SD3 and Flux add a pooled text
-    vector. Not in the paper; its projections start at zero, so turning it on for a model
-    trained without it changes nothing until it trains (docs/TRAINING.md, session 8).
     """
 
     latent_channels: int = 48
@@ -151,7 +145,6 @@ class DiTConfig:
     rope_theta: float = 10000.0
     qk_norm: bool = True
     timestep_freq_dim: int = 256
-    temporal_text: bool = False
 
     def __post_init__(self) -> None:
         _require(self.hidden_size % self.num_heads == 0, "dit.hidden_size", "must be divisible by num_heads")

@@ -57,8 +57,6 @@ class SeedanceDiT(nn.Module):
             TemporalBlock(d, cfg.num_heads, cfg.mlp_ratio, cfg.qk_norm, cfg.temporal_window)
             for _ in range(cfg.depth)
         )
-        # DiTConfig.temporal_text: pooled caption -> each temporal layer's conditioning vector.
-        self.temporal_text = nn.ModuleList(nn.Linear(d, d) for _ in range(cfg.depth)) if cfg.temporal_text else None
         self.out_norm = nn.LayerNorm(d, elementwise_affine=False, eps=1e-6)
         self.out_modulation = nn.Linear(d, 2 * d)
         self.out_proj = nn.Linear(d, cfg.latent_channels * pt * ph * pw)
@@ -75,7 +73,7 @@ class SeedanceDiT(nn.Module):
             for stream in block.children():
                 nn.init.zeros_(stream.modulation.weight)
                 nn.init.zeros_(stream.modulation.bias)
-        for m in (self.out_modulation, self.out_proj, *(self.temporal_text or ())):
+        for m in (self.out_modulation, self.out_proj):
             nn.init.zeros_(m.weight)
             nn.init.zeros_(m.bias)
         nn.init.normal_(self.time_embed.mlp[0].weight, std=0.02)
@@ -131,30 +129,13 @@ class SeedanceDiT(nn.Module):
         tokens = self.in_proj(self.patchify(x))
         txt = self.text_proj(self.text_norm(text.hidden.to(tokens.dtype)))
         cond = self.time_embed(timestep)
-        for i, (spatial, temporal) in enumerate(zip(self.spatial, self.temporal, strict=True)):
+        for spatial, temporal in zip(self.spatial, self.temporal, strict=True):
             tokens, txt = spatial(tokens, txt, text.mask, cond, rope, grid)
-            tokens = temporal(tokens, self._temporal_cond(i, cond, txt, text.mask), rope, grid)
+            tokens = temporal(tokens, cond, rope, grid)
 
         shift, scale = self.out_modulation(torch.nn.functional.silu(cond)).unsqueeze(1).chunk(2, dim=-1)
         out = self.out_proj(modulate(self.out_norm(tokens), shift, scale))
         return self.unpatchify(out, grid)
-
-
-    def _temporal_cond(self, layer: int, cond: Tensor, txt: Tensor, mask: Tensor) -> Tensor:
-        if self.temporal_text is None:
-            return cond
-        weight = mask.to(txt.dtype).unsqueeze(-1)
-        pooled = (txt * weight).sum(1) / weight.sum(1).clamp(min=1.0)
-        return cond + self.temporal_text[layer](pooled)
-
-    def load_weights(self, state: dict[str, Tensor]) -> None:
-        """load_state_dict, except that weights saved before `temporal_text` was turned on may lack
-        its projections: those keep their zero init (the model then computes what it did)."""
-        missing, unexpected = self.load_state_dict(state, strict=False)
-        missing = [k for k in missing if not k.startswith("temporal_text.")]
-        if missing or unexpected:
-            raise RuntimeError(f"DiT weights do not match the config: missing {missing[:5]}, "
-                               f"unexpected {unexpected[:5]}")
 
 
 def build_task_input(noisy: Tensor, condition: Tensor | None = None, mask: Tensor | None = None,

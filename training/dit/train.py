@@ -171,7 +171,7 @@ def build_dit(cfg: DiTStageConfig) -> tuple[SeedanceDiT, ModelConfig]:
     src = Path(cfg.init_from)
     own = src / ("refiner.safetensors" if cfg.refiner else "dit.safetensors")
     if own.is_file():
-        dit.load_weights(load_file(own))
+        dit.load_state_dict(load_file(own))
     elif cfg.refiner and (src / "dit.safetensors").is_file():
         base = SeedanceDiT(model_cfg.dit)
         base.load_state_dict(load_file(src / "dit.safetensors"))
