@@ -9,9 +9,9 @@ sampling will make its videos follow it. Cheap (a few forward passes per clip), 
 check to run before spending a long training run (docs/TRAINING.md, session 7).
 
 The loss gap is an average over every token, and a subject covers a few percent of them, so a
-direction gap is small even for a DiT that reads the word. `direction_steering` asks the direct
-question for motion (docs/TRAINING.md, session 8): does the word change where the DiT's estimate
-of the clean video moves the subject?
+direction gap is small even for a DiT that reads the word. `steering` asks the direct question
+for the signed motion words (subject direction, camera pan; docs/TRAINING.md, session 8): does
+reversing the word change where the DiT's estimate of the clean video moves things?
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ from seedance.model.flow import flow_matching_loss, interpolate
 from seedance.model.pipeline import SeedancePipeline
 from seedance.training.data.shapesworld import (
     ClipSpec,
-    analyze,
     clip_caption,
     i2v_caption,
     render,
@@ -39,10 +38,9 @@ from seedance.training.eval.ceiling import ground_truth_clips
 # What each task's caption states (an I2V caption only describes the motion and the camera).
 ATTRIBUTES = {"t2v": ("color", "shape", "size", "direction", "camera"), "i2v": ("direction", "camera")}
 NOISE_LEVELS = (0.5, 0.7, 0.9)
-# Screen-space unit vectors (y grows downward) and each direction's opposite.
-DIRECTION_UNIT = {"left": (-1.0, 0.0), "right": (1.0, 0.0), "up": (0.0, -1.0), "down": (0.0, 1.0)}
 OPPOSITE = {"left": "right", "right": "left", "up": "down", "down": "up"}
-STEERING_NOISE = 0.9  # where sampling decides the motion: the input shows little of it
+OPPOSITE_PAN = {"pan_left": "pan_right", "pan_right": "pan_left"}
+STEERING_NOISE = (0.7, 0.9)  # where sampling decides the motion: the input shows little of it
 
 
 @torch.no_grad()
@@ -84,58 +82,57 @@ def caption_sensitivity(pipeline: SeedancePipeline, count: int = 24, seed: int =
         mean = {k: v / samples for k, v in sums[task].items()}
         report[task] = {"right": round(mean["right"], 5), "empty": round(mean["empty"], 5),
                         "gap": {a: round(mean[a] - mean["right"], 5) for a in attributes if a in mean}}
-    report["steering"] = direction_steering(pipeline, count, seed, lang)
+    report["steering"] = steering(pipeline, count, seed, lang)
     return report
 
 
-def _with_direction(spec: ClipSpec, direction: str) -> ClipSpec:
+def _flipped(spec: ClipSpec, word: str) -> ClipSpec:
+    """The same clip with its subject direction or its camera pan reversed."""
     shot = spec.shots[0]
-    return dataclasses.replace(spec, shots=[dataclasses.replace(shot, motion=dataclasses.replace(
-        shot.motion, direction=direction))])
+    if word == "direction":
+        shot = dataclasses.replace(shot, motion=dataclasses.replace(shot.motion, direction=OPPOSITE[shot.motion.direction]))
+    else:
+        shot = dataclasses.replace(shot, camera=OPPOSITE_PAN[shot.camera])
+    return dataclasses.replace(spec, shots=[shot])
 
 
 @torch.no_grad()
-def direction_steering(pipeline: SeedancePipeline, count: int = 24, seed: int = 0, lang: str = "en") -> dict[str, Any]:
-    """For `count` I2V clips moving left/right/up/down under a fixed camera, the subject's speed
-    along the clip's direction (frame widths/s, by the analyzer) in: the clip itself, and the
-    decoded clean-video estimate x0 = x_t - t*v at t = STEERING_NOISE with the right caption and
-    with the opposite direction's caption (same noise). steer = right - opposite: about twice the
-    clip's speed for a DiT that follows the word, ~0 when the motion it predicts comes from the
-    noisy input alone."""
-    specs = ground_truth_clips(pipeline, count, seed, keep=lambda s: s.shots[0].motion.direction in OPPOSITE,
-                               static_share=0.0, camera_share=0.0)
+def steering(pipeline: SeedancePipeline, count: int = 24, seed: int = 0, lang: str = "en") -> dict[str, Any]:
+    """Does a signed motion word steer the DiT? For `count` I2V clips per word (subject moving
+    left/right/up/down under a fixed camera; camera panning left/right), the DiT's clean-video
+    estimate x0_hat = x_t - t*v is taken with the right caption and with the word reversed (same
+    noise), and the difference is projected on the clip's own motion pattern m (its latent minus
+    its mean over the frames after the first): coefficient <x0_hat(right) - x0_hat(reversed), m>
+    / <m, m>. 0 = the word changes nothing about where things move; a DiT that follows it gets a
+    clearly positive value (up to ~1-2). Latent space, so no decoder or analyzer noise."""
+    pools = {"direction": (lambda s: s.shots[0].motion.direction in OPPOSITE, {"static_share": 0.0, "camera_share": 0.0}),
+             "camera": (lambda s: s.shots[0].camera in OPPOSITE_PAN, {"camera_share": 1.0})}
     gen = torch.Generator().manual_seed(seed)
     dit, encoder = pipeline.bundle.dit, pipeline.bundle.text_encoder
     dtype = next(dit.parameters()).dtype
-    speeds: dict[str, list[float]] = {"clip": [], "right": [], "opposite": []}
-
-    def along(frames: np.ndarray, direction: str, fps: float) -> float:
-        velocity = analyze(frames, fps=fps).shots[0].velocity or (0.0, 0.0)
-        return float(np.dot(velocity, DIRECTION_UNIT[direction]))
-
-    for spec in specs:
-        direction = spec.shots[0].motion.direction
-        frames = render(spec)
-        speeds["clip"].append(along(frames, direction, spec.fps))
-        x0 = pipeline.encode_frames(frames).float().cpu()
-        captions = [i2v_caption(spec, lang), i2v_caption(_with_direction(spec, OPPOSITE[direction]), lang)]
-        emb = encoder.encode(captions)
-        text = stack_text([pack_captions(emb.hidden[i:i + 1].float().cpu(), emb.mask[i:i + 1].cpu())
-                           for i in range(2)]).to(pipeline.device, dtype)
-        clean = x0.expand(2, -1, -1, -1, -1)
-        noise = torch.randn(x0.shape, generator=gen).expand_as(clean)
-        times = torch.full((2,), STEERING_NOISE)
-        xt, _ = interpolate(clean, noise, times)
-        given = torch.zeros(2, x0.shape[2])
-        given[:, 0] = 1.0
-        velocity = dit(build_task_input(xt, clean, given).to(pipeline.device, dtype),
-                       times.to(pipeline.device, dtype), text).float().cpu()
-        estimate = xt - STEERING_NOISE * velocity
-        for k, name in enumerate(("right", "opposite")):
-            speeds[name].append(along(pipeline.decode(estimate[k:k + 1].to(pipeline.device)), direction, spec.fps))
-    mean = {k: round(float(np.mean(v)), 4) for k, v in speeds.items()}
-    return {"clips": count, "seed": seed, "lang": lang, "noise": STEERING_NOISE, **mean,
-            "steer": round(mean["right"] - mean["opposite"], 4)}
+    report: dict[str, Any] = {"clips": count, "noise_levels": list(STEERING_NOISE)}
+    for word, (keep, shares) in pools.items():
+        coefficients: dict[float, list[float]] = {t: [] for t in STEERING_NOISE}
+        for spec in ground_truth_clips(pipeline, count, seed, keep=keep, **shares):
+            x0 = pipeline.encode_frames(render(spec)).float().cpu()
+            emb = encoder.encode([i2v_caption(spec, lang), i2v_caption(_flipped(spec, word), lang)])
+            text = stack_text([pack_captions(emb.hidden[i:i + 1].float().cpu(), emb.mask[i:i + 1].cpu())
+                               for i in range(2)]).to(pipeline.device, dtype)
+            clean = x0.expand(2, -1, -1, -1, -1)
+            motion = x0[:, :, 1:] - x0[:, :, 1:].mean(2, keepdim=True)
+            given = torch.zeros(2, x0.shape[2])
+            given[:, 0] = 1.0
+            for level in STEERING_NOISE:
+                noise = torch.randn(x0.shape, generator=gen).expand_as(clean)
+                times = torch.full((2,), level)
+                xt, _ = interpolate(clean, noise, times)
+                velocity = dit(build_task_input(xt, clean, given).to(pipeline.device, dtype),
+                               times.to(pipeline.device, dtype), text).float().cpu()
+                estimate = xt - level * velocity
+                diff = (estimate[:1] - estimate[1:])[:, :, 1:]
+                coefficients[level].append(float((diff * motion).sum() / (motion * motion).sum().clamp(min=1e-8)))
+        report[word] = {str(t): round(float(np.mean(v)), 4) for t, v in coefficients.items()}
+    return report
 
 
 def format_sensitivity(report: dict[str, Any]) -> str:
@@ -147,7 +144,8 @@ def format_sensitivity(report: dict[str, Any]) -> str:
         lines.append(f"  {task}: right {r['right']:.4f}  empty {r['empty'] - r['right']:+.4f}  {gaps}")
     if "steering" in report:
         st = report["steering"]
-        lines.append(f"  i2v motion at t={st['noise']} along the clip's direction (frame widths/s): clip {st['clip']:+.3f}"
-                     f"  right caption {st['right']:+.3f}  opposite caption {st['opposite']:+.3f}"
-                     f"  steer {st['steer']:+.3f} (~0 = the direction word does not steer the motion)")
+        lines.append(f"steering ({st['clips']} I2V clips per word): how far reversing the word moves the DiT's "
+                     f"clean-video estimate along the clip's motion (0 = not at all, ~1 = fully)")
+        for word in ("direction", "camera"):
+            lines.append(f"  {word}: " + "  ".join(f"t={t} {c:+.3f}" for t, c in st[word].items()))
     return "\n".join(lines)
