@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from seedance.model.conditioning import pack_captions, stack_text
-from seedance.model.dit import build_task_input
+from seedance.model.dit import TextTokens, build_task_input
 from seedance.model.flow import flow_matching_loss, interpolate
 from seedance.model.pipeline import SeedancePipeline
 from seedance.training.data.shapesworld import (
@@ -43,6 +43,13 @@ OPPOSITE_PAN = {"pan_left": "pan_right", "pan_right": "pan_left"}
 STEERING_NOISE = (0.7, 0.9)  # where sampling decides the motion: the input shows little of it
 
 
+def _caption_batch(pipeline: SeedancePipeline, captions: list[str], dtype: torch.dtype) -> TextTokens:
+    """One caption per batch row, each packed on its own, as the DiT reads them."""
+    emb = pipeline.bundle.text_encoder.encode(captions)
+    return stack_text([pack_captions(emb.hidden[i:i + 1].float().cpu(), emb.mask[i:i + 1].cpu())
+                       for i in range(len(captions))]).to(pipeline.device, dtype)
+
+
 @torch.no_grad()
 def caption_sensitivity(pipeline: SeedancePipeline, count: int = 24, seed: int = 0,
                         lang: str = "en") -> dict[str, Any]:
@@ -50,7 +57,7 @@ def caption_sensitivity(pipeline: SeedancePipeline, count: int = 24, seed: int =
     (and the gap to the right caption), for T2V and I2V, over `count` clips x NOISE_LEVELS."""
     specs = ground_truth_clips(pipeline, count, seed)
     gen = torch.Generator().manual_seed(seed)
-    dit, encoder = pipeline.bundle.dit, pipeline.bundle.text_encoder
+    dit = pipeline.bundle.dit
     dtype = next(dit.parameters()).dtype
     sums: dict[str, dict[str, float]] = {task: {} for task in ATTRIBUTES}
     for spec in specs:
@@ -59,9 +66,7 @@ def caption_sensitivity(pipeline: SeedancePipeline, count: int = 24, seed: int =
             right = clip_caption(spec, lang) if task == "t2v" else i2v_caption(spec, lang)
             wrong = {w.attribute: w.text for w in wrong_rewrites(spec, lang, task) if w.attribute in attributes}
             names = ["right", *wrong, "empty"]
-            emb = encoder.encode([right, *wrong.values(), ""])
-            text = stack_text([pack_captions(emb.hidden[i:i + 1].float().cpu(), emb.mask[i:i + 1].cpu())
-                               for i in range(len(names))]).to(pipeline.device, dtype)
+            text = _caption_batch(pipeline, [right, *wrong.values(), ""], dtype)
             n, frames = len(names), x0.shape[2]
             given = torch.zeros(n, frames)
             given[:, 0] = float(task == "i2v")
@@ -108,16 +113,14 @@ def steering(pipeline: SeedancePipeline, count: int = 24, seed: int = 0, lang: s
     pools = {"direction": (lambda s: s.shots[0].motion.direction in OPPOSITE, {"static_share": 0.0, "camera_share": 0.0}),
              "camera": (lambda s: s.shots[0].camera in OPPOSITE_PAN, {"camera_share": 1.0})}
     gen = torch.Generator().manual_seed(seed)
-    dit, encoder = pipeline.bundle.dit, pipeline.bundle.text_encoder
+    dit = pipeline.bundle.dit
     dtype = next(dit.parameters()).dtype
     report: dict[str, Any] = {"clips": count, "noise_levels": list(STEERING_NOISE)}
     for word, (keep, shares) in pools.items():
         coefficients: dict[float, list[float]] = {t: [] for t in STEERING_NOISE}
         for spec in ground_truth_clips(pipeline, count, seed, keep=keep, **shares):
             x0 = pipeline.encode_frames(render(spec)).float().cpu()
-            emb = encoder.encode([i2v_caption(spec, lang), i2v_caption(_flipped(spec, word), lang)])
-            text = stack_text([pack_captions(emb.hidden[i:i + 1].float().cpu(), emb.mask[i:i + 1].cpu())
-                               for i in range(2)]).to(pipeline.device, dtype)
+            text = _caption_batch(pipeline, [i2v_caption(spec, lang), i2v_caption(_flipped(spec, word), lang)], dtype)
             clean = x0.expand(2, -1, -1, -1, -1)
             motion = x0[:, :, 1:] - x0[:, :, 1:].mean(2, keepdim=True)
             given = torch.zeros(2, x0.shape[2])
