@@ -43,11 +43,34 @@ OPPOSITE_PAN = {"pan_left": "pan_right", "pan_right": "pan_left"}
 STEERING_NOISE = (0.7, 0.9)  # where sampling decides the motion: the input shows little of it
 
 
-def _caption_batch(pipeline: SeedancePipeline, captions: list[str], dtype: torch.dtype) -> TextTokens:
+def _caption_batch(pipeline: SeedancePipeline, captions: list[str]) -> TextTokens:
     """One caption per batch row, each packed on its own, as the DiT reads them."""
     emb = pipeline.bundle.text_encoder.encode(captions)
+    dtype = next(pipeline.bundle.dit.parameters()).dtype
     return stack_text([pack_captions(emb.hidden[i:i + 1].float().cpu(), emb.mask[i:i + 1].cpu())
                        for i in range(len(captions))]).to(pipeline.device, dtype)
+
+
+def _given(rows: int, frames: int, i2v: bool) -> torch.Tensor:
+    """[rows, frames] task mask: 1 on the first latent frame for I2V (its clean latent is the condition)."""
+    given = torch.zeros(rows, frames)
+    given[:, 0] = float(i2v)
+    return given
+
+
+def _predict(pipeline: SeedancePipeline, x0: torch.Tensor, level: float, text: TextTokens, i2v: bool,
+             gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The DiT's velocity for clip x0 [1, C, T, H, W] at noise `level` under each caption row of
+    `text`, all with the same noise draw: (x_t, target velocity, predicted velocity), float32 on CPU."""
+    dit = pipeline.bundle.dit
+    dtype = next(dit.parameters()).dtype
+    rows = text.hidden.shape[0]
+    clean = x0.expand(rows, -1, -1, -1, -1)
+    noise = torch.randn(x0.shape, generator=gen).expand_as(clean)  # shared by every caption
+    times = torch.full((rows,), level)
+    xt, target = interpolate(clean, noise, times)
+    inp = build_task_input(xt, clean, _given(rows, x0.shape[2], i2v)).to(pipeline.device, dtype)
+    return xt, target, dit(inp, times.to(pipeline.device, dtype), text).float().cpu()
 
 
 @torch.no_grad()
@@ -57,8 +80,6 @@ def caption_sensitivity(pipeline: SeedancePipeline, count: int = 24, seed: int =
     (and the gap to the right caption), for T2V and I2V, over `count` clips x NOISE_LEVELS."""
     specs = ground_truth_clips(pipeline, count, seed)
     gen = torch.Generator().manual_seed(seed)
-    dit = pipeline.bundle.dit
-    dtype = next(dit.parameters()).dtype
     sums: dict[str, dict[str, float]] = {task: {} for task in ATTRIBUTES}
     for spec in specs:
         x0 = pipeline.encode_frames(render(spec)).float().cpu()
@@ -66,18 +87,10 @@ def caption_sensitivity(pipeline: SeedancePipeline, count: int = 24, seed: int =
             right = clip_caption(spec, lang) if task == "t2v" else i2v_caption(spec, lang)
             wrong = {w.attribute: w.text for w in wrong_rewrites(spec, lang, task) if w.attribute in attributes}
             names = ["right", *wrong, "empty"]
-            text = _caption_batch(pipeline, [right, *wrong.values(), ""], dtype)
-            n, frames = len(names), x0.shape[2]
-            given = torch.zeros(n, frames)
-            given[:, 0] = float(task == "i2v")
-            weight = (1.0 - given)[:, None, :, None, None]
-            clean = x0.expand(n, -1, -1, -1, -1)
+            text = _caption_batch(pipeline, [right, *wrong.values(), ""])
+            weight = (1.0 - _given(len(names), x0.shape[2], task == "i2v"))[:, None, :, None, None]
             for level in NOISE_LEVELS:
-                noise = torch.randn(x0.shape, generator=gen).expand_as(clean)  # shared by every caption
-                times = torch.full((n,), level)
-                xt, target = interpolate(clean, noise, times)
-                inp = build_task_input(xt, clean, given).to(pipeline.device, dtype)
-                velocity = dit(inp, times.to(pipeline.device, dtype), text).cpu()
+                _, target, velocity = _predict(pipeline, x0, level, text, task == "i2v", gen)
                 for k, name in enumerate(names):
                     loss = flow_matching_loss(velocity[k:k + 1], target[k:k + 1], weight[k:k + 1]).item()
                     sums[task][name] = sums[task].get(name, 0.0) + loss
@@ -113,24 +126,15 @@ def steering(pipeline: SeedancePipeline, count: int = 24, seed: int = 0, lang: s
     pools = {"direction": (lambda s: s.shots[0].motion.direction in OPPOSITE, {"static_share": 0.0, "camera_share": 0.0}),
              "camera": (lambda s: s.shots[0].camera in OPPOSITE_PAN, {"camera_share": 1.0})}
     gen = torch.Generator().manual_seed(seed)
-    dit = pipeline.bundle.dit
-    dtype = next(dit.parameters()).dtype
     report: dict[str, Any] = {"clips": count, "noise_levels": list(STEERING_NOISE)}
     for word, (keep, shares) in pools.items():
         coefficients: dict[float, list[float]] = {t: [] for t in STEERING_NOISE}
         for spec in ground_truth_clips(pipeline, count, seed, keep=keep, **shares):
             x0 = pipeline.encode_frames(render(spec)).float().cpu()
-            text = _caption_batch(pipeline, [i2v_caption(spec, lang), i2v_caption(_flipped(spec, word), lang)], dtype)
-            clean = x0.expand(2, -1, -1, -1, -1)
+            text = _caption_batch(pipeline, [i2v_caption(spec, lang), i2v_caption(_flipped(spec, word), lang)])
             motion = x0[:, :, 1:] - x0[:, :, 1:].mean(2, keepdim=True)
-            given = torch.zeros(2, x0.shape[2])
-            given[:, 0] = 1.0
             for level in STEERING_NOISE:
-                noise = torch.randn(x0.shape, generator=gen).expand_as(clean)
-                times = torch.full((2,), level)
-                xt, _ = interpolate(clean, noise, times)
-                velocity = dit(build_task_input(xt, clean, given).to(pipeline.device, dtype),
-                               times.to(pipeline.device, dtype), text).float().cpu()
+                xt, _, velocity = _predict(pipeline, x0, level, text, True, gen)
                 estimate = xt - level * velocity
                 diff = (estimate[:1] - estimate[1:])[:, :, 1:]
                 coefficients[level].append(float((diff * motion).sum() / (motion * motion).sum().clamp(min=1e-8)))
@@ -145,10 +149,9 @@ def format_sensitivity(report: dict[str, Any]) -> str:
         r = report[task]
         gaps = "  ".join(f"{a} {g:+.4f}" for a, g in r["gap"].items())
         lines.append(f"  {task}: right {r['right']:.4f}  empty {r['empty'] - r['right']:+.4f}  {gaps}")
-    if "steering" in report:
-        st = report["steering"]
-        lines.append(f"steering ({st['clips']} I2V clips per word): how far reversing the word moves the DiT's "
-                     f"clean-video estimate along the clip's motion (0 = not at all, ~1 = fully)")
-        for word in ("direction", "camera"):
-            lines.append(f"  {word}: " + "  ".join(f"t={t} {c:+.3f}" for t, c in st[word].items()))
+    st = report["steering"]
+    lines.append(f"steering ({st['clips']} I2V clips per word): how far reversing the word moves the DiT's "
+                 f"clean-video estimate along the clip's motion (0 = not at all, ~1 = fully)")
+    for word in ("direction", "camera"):
+        lines.append(f"  {word}: " + "  ".join(f"t={t} {c:+.3f}" for t, c in st[word].items()))
     return "\n".join(lines)
