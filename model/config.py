@@ -145,6 +145,9 @@ class DiTConfig:
     rope_theta: float = 10000.0
     qk_norm: bool = True
     timestep_freq_dim: int = 256
+    # The caption, attention-pooled into one vector, joins the timestep embedding that drives
+    # every layer's adaLN (SD3's pooled text). False keeps configs written before it loadable.
+    pooled_text: bool = False
 
     def __post_init__(self) -> None:
         _require(self.hidden_size % self.num_heads == 0, "dit.hidden_size", "must be divisible by num_heads")

@@ -47,7 +47,7 @@ def tiny() -> ModelConfig:
     )
     dit = DiTConfig(
         latent_channels=8, hidden_size=128, num_heads=4, depth=4, text_dim=128,
-        temporal_window=(4, 4),
+        temporal_window=(4, 4), pooled_text=True,
     )
     return ModelConfig(
         name="tiny",
@@ -81,7 +81,7 @@ def small() -> ModelConfig:
     )
     dit = DiTConfig(
         latent_channels=48, hidden_size=1024, num_heads=16, depth=12, text_dim=896,
-        temporal_window=(8, 8),
+        temporal_window=(8, 8), pooled_text=True,
     )
     return ModelConfig(
         name="small",
@@ -104,7 +104,7 @@ def seedance_1_0() -> ModelConfig:
         vocab_size=152064, hidden_size=3584, num_layers=28, num_heads=28, num_kv_heads=4,
         intermediate_size=18944, max_length=512, tokenizer="tokenizer.json", rope_theta=1e6,
     )
-    dit = DiTConfig(latent_channels=48, hidden_size=3072, num_heads=24, depth=20, text_dim=3584)
+    dit = DiTConfig(latent_channels=48, hidden_size=3072, num_heads=24, depth=20, text_dim=3584, pooled_text=True)
     return ModelConfig(
         name="seedance-1.0",
         vae=vae,

@@ -24,8 +24,8 @@ def copy_truncated(dst: SeedanceDiT, src_state: dict[str, torch.Tensor], skip: t
     attention's shift/scale rows of the modulation (both are the leading/trailing chunks of
     the full tensors, in the order q, k, v and shift, scale, gate, ...)."""
     for name, param in dst.state_dict().items():
-        if name in skip:
-            continue
+        if name in skip or (name.startswith("text_pool.") and name not in src_state):
+            continue  # a base saved without the pool: the refiner keeps its fresh (zero-output) one
         src = src_state[name]
         if src.shape != param.shape and name.endswith(("text.qkv.weight", "text.qkv.bias")):
             src = src[src.shape[0] // 3 :]  # drop the query rows

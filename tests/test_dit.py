@@ -9,7 +9,14 @@ import pytest
 import torch
 from conftest import randomize_
 
-from seedance.model.dit import SeedanceDiT, SpatialBlock, TemporalBlock, TextTokens, build_task_input
+from seedance.model.dit import (
+    SeedanceDiT,
+    SpatialBlock,
+    TemporalBlock,
+    TextTokens,
+    build_task_input,
+    load_dit_weights,
+)
 from seedance.model.dit.blocks import Rope, window_merge, window_partition
 from seedance.model.dit.layers import attention
 from seedance.model.dit.rope import apply_rope, mm_rope_positions, rope_angles
@@ -223,3 +230,39 @@ def test_seedance_preset_builds_on_meta_device():
     n = sum(p.numel() for p in dit.parameters())
     assert 9.5e9 < n < 11e9, n
     assert dit.in_proj.weight.shape == (3072, 97)  # 48 noisy + 48 condition + 1 mask, no patchify
+
+
+def test_pooled_caption_starts_silent_then_steers_every_layer():
+    """pooled_text adds an attention-pooled caption to the adaLN conditioning: a fresh pool adds
+    nothing (same output as the DiT without it), a trained one makes the output depend on the
+    caption through adaLN alone (here the joint attention's caption values are cut to zero)."""
+    cfg = dataclasses.replace(tiny().dit, depth=2, pooled_text=False)
+    plain = randomize_(SeedanceDiT(cfg), seed=3)
+    pooled = SeedanceDiT(dataclasses.replace(cfg, pooled_text=True))
+    assert load_dit_weights(pooled, plain.state_dict()) == [n for n in pooled.state_dict() if n.startswith("text_pool.")]
+    x = build_task_input(torch.randn(2, cfg.latent_channels, 2, 4, 4))
+    t = torch.tensor([0.3, 0.8])
+    text = text_tokens(2, 5, cfg.text_dim)
+    torch.testing.assert_close(pooled(x, t, text), plain(x, t, text))
+
+    randomize_(pooled.text_pool, seed=4, std=0.3)
+    with torch.no_grad():
+        for block in pooled.spatial:  # the caption's values no longer reach the video tokens
+            rows = slice(2 * cfg.hidden_size, None) if not block.text.kv_only else slice(cfg.hidden_size, None)
+            block.text.qkv.weight[rows] = 0
+            block.text.qkv.bias[rows] = 0
+    other = text_tokens(2, 5, cfg.text_dim, seed=9)
+    assert (pooled(x, t, text) - pooled(x, t, other)).abs().max() > 1e-3
+    # A sample whose caption has no real tokens pools to zero, not NaN.
+    empty = TextTokens(text.hidden, torch.zeros_like(text.mask), text.shot, text.index)
+    assert torch.isfinite(pooled.text_pool(text.hidden[..., : cfg.hidden_size], empty.mask)).all()
+
+
+def test_load_dit_weights_refuses_other_mismatches():
+    cfg = dataclasses.replace(tiny().dit, depth=1, pooled_text=False)
+    state = SeedanceDiT(cfg).state_dict()
+    pooled = SeedanceDiT(dataclasses.replace(cfg, pooled_text=True))
+    with pytest.raises(RuntimeError, match=r"in_proj\.weight"):
+        load_dit_weights(pooled, {k: v for k, v in state.items() if k != "in_proj.weight"})
+    with pytest.raises(RuntimeError, match="text_pool"):  # a pool the DiT was not built with
+        load_dit_weights(SeedanceDiT(cfg), pooled.state_dict())

@@ -61,6 +61,40 @@ class TimestepEmbedding(nn.Module):
         return self.mlp(emb.to(self.mlp[0].weight.dtype))
 
 
+class TextPool(nn.Module):
+    """The caption pooled into one vector for the adaLN conditioning (SD3 adds a pooled text
+    embedding to its timestep embedding; Seedance's notes say "MMDiT style, as in SD3").
+
+    Why the DiT needs it beside joint attention: a word like "left" or "right" must change HOW
+    the video moves (which way temporal attention shifts content), not what a token looks like.
+    adaLN scales every layer's features, a multiplicative path that joint attention's additive
+    update lacks. Measured on ShapesWorld (docs/TRAINING.md, session 9): a tiny DiT fed the
+    direction only through joint attention never followed it (steering 0.002 after 1,500
+    steps); given the direction through adaLN it did (0.08 after 1,000 and rising).
+
+    Learned-query attention over the caption tokens, per head; the query starts at zero, so the
+    pool starts as the masked mean of the tokens. The MLP's last layer starts at zero, so a new
+    pool leaves the timestep embedding unchanged until it learns. A sample with no caption tokens
+    pools to zero.
+    """
+
+    def __init__(self, dim: int, num_heads: int):
+        super().__init__()
+        self.num_heads = num_heads
+        self.query = nn.Parameter(torch.zeros(num_heads, dim // num_heads))
+        self.kv = nn.Linear(dim, 2 * dim)
+        self.mlp = nn.Sequential(nn.Linear(dim, dim), nn.SiLU(), nn.Linear(dim, dim))
+
+    def forward(self, txt: Tensor, mask: Tensor) -> Tensor:
+        """txt [B, L, D] projected caption tokens, mask [B, L] (True = real) -> [B, D]."""
+        b, length, d = txt.shape
+        k, v = self.kv(txt).view(b, length, 2, self.num_heads, d // self.num_heads).unbind(2)
+        scores = torch.einsum("hd,blhd->bhl", self.query.to(k.dtype), k) / math.sqrt(d // self.num_heads)
+        weights = scores.masked_fill(~mask[:, None, :], float("-inf")).softmax(-1)
+        weights = torch.nan_to_num(weights)  # all-masked rows (no tokens): softmax gives NaN -> 0
+        return self.mlp(torch.einsum("bhl,blhd->bhd", weights, v).reshape(b, d))
+
+
 class MLP(nn.Module):
     def __init__(self, dim: int, hidden: int):
         super().__init__()

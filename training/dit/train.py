@@ -27,7 +27,7 @@ from seedance.errors import ConfigError
 from seedance.model.bundle import resolve_config
 from seedance.model.conditioning import pack_captions, stack_text
 from seedance.model.config import ModelConfig
-from seedance.model.dit import SeedanceDiT, TextTokens, build_task_input
+from seedance.model.dit import SeedanceDiT, TextTokens, build_task_input, load_dit_weights
 from seedance.model.flow import flow_matching_loss, interpolate, resolution_shift, sample_training_timesteps
 from seedance.model.refiner import init_refiner_from_base
 from seedance.training.common.cli import pipeline_main
@@ -171,7 +171,8 @@ def build_dit(cfg: DiTStageConfig) -> tuple[SeedanceDiT, ModelConfig]:
     src = Path(cfg.init_from)
     own = src / ("refiner.safetensors" if cfg.refiner else "dit.safetensors")
     if own.is_file():
-        dit.load_state_dict(load_file(own))
+        if load_dit_weights(dit, load_file(own)):
+            print(f"init_from: {own} has no caption pool; it starts fresh (zero output)")
     elif cfg.refiner and (src / "dit.safetensors").is_file():
         base = SeedanceDiT(model_cfg.dit)
         base.load_state_dict(load_file(src / "dit.safetensors"))
