@@ -24,11 +24,11 @@ from pathlib import Path
 _ROOT = Path(__file__).resolve().parent.parent
 sys.path[:] = [p for p in sys.path if p not in ("", ".") and Path(p).resolve() != _ROOT]
 
-import pytest
-import torch
+import pytest  # noqa: E402  (after the sys.path fix above, like everything below)
+import torch  # noqa: E402
 
-from seedance.model.bundle import ModelBundle, build_bundle
-from seedance.model.presets import tiny
+from seedance.model.bundle import ModelBundle, build_bundle  # noqa: E402
+from seedance.model.presets import tiny  # noqa: E402
 
 
 @pytest.fixture(scope="session")

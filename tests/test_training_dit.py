@@ -158,3 +158,20 @@ def test_refiner_stage_starts_from_the_base_and_uses_lowres(tmp_path):
     trainer = train_stage(cfg, tmp_path / "refiner", progress=False)
     assert trainer.module.cfg.extra_in_channels == 8
     assert (tmp_path / "refiner" / "refiner.safetensors").exists()
+
+
+def test_lr_scale_gives_the_caption_pool_its_own_learning_rate(tmp_path):
+    """optim.lr_scale multiplies the LR of parameters by name prefix (here the DiT's caption pool),
+    through warmup and schedule; JSON's lists round-trip; a non-positive factor is refused."""
+    data = write_synthetic_prepared(tmp_path / "d")
+    cfg = stage(data, steps=3, lr_scale=(("text_pool.", 20.0),))
+    trainer = train_stage(cfg, tmp_path / "run", progress=False)
+    groups = trainer.optimizer.param_groups
+    pool = {id(p) for p in trainer.module.text_pool.parameters()}
+    assert [len(g["params"]) for g in groups] == [sum(1 for p in trainer.module.parameters()) - len(pool), len(pool)]
+    assert {id(p) for p in groups[1]["params"]} == pool
+    assert groups[1]["lr"] == pytest.approx(20 * groups[0]["lr"])
+    round_trip = OptimConfig.from_dict(json.loads(json.dumps(dataclasses.asdict(cfg.optim))))
+    assert round_trip == cfg.optim
+    with pytest.raises(ValueError, match=r"optim\.lr_scale"):
+        OptimConfig(lr_scale=(("text_pool.", 0.0),))

@@ -32,9 +32,11 @@ def describe(cfg: ModelConfig) -> list[str]:
         f"  VAE           compression {v.compression} (t, h, w), {v.latent_channels} latent channels, "
         f"encoder channels {v.encoder_channels}, thin decoder {v.thin_decoder_channels}",
         f"  text encoder  {t.model_type}: {t.num_layers} layers x {t.hidden_size}, vocab {t.vocab_size}, "
-        f"tokenizer {t.tokenizer}, max {t.max_length} tokens",
+        f"tokenizer {t.tokenizer}, max {t.max_length} tokens, "
+        f"{'last layer' if t.hidden_layer == -1 else f'layer {t.hidden_layer}'} to the DiT",
         f"  DiT           {d.depth} (spatial, temporal) pairs x {d.hidden_size} wide, {d.num_heads} heads, "
-        f"temporal window {d.temporal_window}, patch {d.patch_size}, RoPE (seq, t, h, w) dims {d.rope_split}",
+        f"temporal window {d.temporal_window}, patch {d.patch_size}, RoPE (seq, t, h, w) dims {d.rope_split}, "
+        f"pooled caption in adaLN {'on' if d.pooled_text else 'off'}",
     ]
     if cfg.refiner is not None:
         lines.append(f"  refiner       {cfg.refiner.depth} pairs x {cfg.refiner.hidden_size}, "

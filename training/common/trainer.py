@@ -43,12 +43,18 @@ class OptimConfig:
     # Exponential moving average of the weights (0: off). Diffusion samples from the average are
     # cleaner than from the last noisy small-batch step; pipelines export it as their weights.
     ema_decay: float = 0.0
+    # Learning-rate multipliers by parameter-name prefix, e.g. (("text_pool.", 20.0),): a module
+    # added to a trained network (the DiT's caption pool) otherwise learns at the pace the rest
+    # was tuned to, and stays too small to matter (docs/TRAINING.md, session 9). First match wins.
+    lr_scale: tuple[tuple[str, float], ...] = ()
 
     @classmethod
     def from_dict(cls, data: dict) -> OptimConfig:
         data = dict(data)
         if "betas" in data:
             data["betas"] = tuple(data["betas"])  # JSON has lists
+        if "lr_scale" in data:
+            data["lr_scale"] = tuple((str(prefix), float(factor)) for prefix, factor in data["lr_scale"])
         return cls(**data)
 
     def __post_init__(self) -> None:
@@ -58,6 +64,18 @@ class OptimConfig:
             raise ValueError("optim.max_steps and optim.batch_size must be >= 1")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ValueError(f"optim.ema_decay: must be in [0, 1), got {self.ema_decay}")
+        if any(factor <= 0 for _, factor in self.lr_scale):
+            raise ValueError(f"optim.lr_scale: factors must be > 0, got {list(self.lr_scale)}")
+
+
+def param_groups(model: nn.Module, cfg: OptimConfig) -> list[dict[str, Any]]:
+    """The model's trainable parameters grouped by their cfg.lr_scale factor (one group without it)."""
+    groups: dict[float, list[nn.Parameter]] = {}
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            factor = next((f for prefix, f in cfg.lr_scale if name.startswith(prefix)), 1.0)
+            groups.setdefault(factor, []).append(p)
+    return [{"params": params, "lr": cfg.lr * factor} for factor, params in groups.items()]
 
 
 def lr_lambda(cfg: OptimConfig) -> Callable[[int], float]:
@@ -113,7 +131,7 @@ class Trainer:
         self.model: nn.Module = model
         if self.env.distributed:
             self.model = nn.parallel.DistributedDataParallel(model, find_unused_parameters=find_unused_parameters)
-        trainable = params if params is not None else [p for p in model.parameters() if p.requires_grad]
+        trainable = params if params is not None else param_groups(model, optim)
         self.optimizer = torch.optim.AdamW(trainable, lr=optim.lr, betas=optim.betas,
                                            weight_decay=optim.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_lambda(optim))
