@@ -38,7 +38,7 @@ from seedance.model.dit import SeedanceDiT, TextTokens, build_task_input
 from seedance.model.flow import flow_matching_loss, interpolate, sample_training_timesteps
 from seedance.training.data.shapesworld import ClipSpec, i2v_caption, render
 from seedance.training.data.shapesworld.sampling import sample_clip
-from seedance.training.eval.sensitivity import OPPOSITE, STEERING_NOISE, _flipped
+from seedance.training.eval.sensitivity import OPPOSITE, STEERING_NOISE, _flipped, steering_coefficient
 
 VARIANTS = ("joint", "pooled", "oracle")
 DIRECTIONS = tuple(OPPOSITE)  # left, right, up, down
@@ -117,7 +117,6 @@ def probe_steering(dit: SeedanceDiT, data: ProbeSet, seed: int = 0) -> dict[str,
         text = stack_text([data.captions[i], data.reversed[i]])
         _set_direction(dit, torch.stack([data.directions[i], data.directions[i] ^ 1]))  # left<->right, up<->down
         clean = x0.expand(2, -1, -1, -1, -1)
-        motion = x0[:, :, 1:] - x0[:, :, 1:].mean(2, keepdim=True)
         given = torch.zeros(2, x0.shape[2])
         given[:, 0] = 1.0
         for level in STEERING_NOISE:
@@ -125,8 +124,7 @@ def probe_steering(dit: SeedanceDiT, data: ProbeSet, seed: int = 0) -> dict[str,
             t = torch.full((2,), level)
             xt, _ = interpolate(clean, noise, t)
             estimate = xt - level * dit(build_task_input(xt, clean, given), t, text)
-            diff = (estimate[:1] - estimate[1:])[:, :, 1:]
-            sums[level] += float((diff * motion).sum() / (motion * motion).sum().clamp(min=1e-8))
+            sums[level] += steering_coefficient(x0, estimate[:1], estimate[1:])
     dit.train()
     return {str(t): round(s / len(data.latents), 4) for t, s in sums.items()}
 

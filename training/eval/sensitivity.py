@@ -114,6 +114,14 @@ def _flipped(spec: ClipSpec, word: str) -> ClipSpec:
     return dataclasses.replace(spec, shots=[shot])
 
 
+def steering_coefficient(x0: torch.Tensor, right: torch.Tensor, reversed_: torch.Tensor) -> float:
+    """<right - reversed, m> / <m, m> over the frames after the first, m being clip x0's own motion
+    pattern (its latent minus its mean over those frames); all [1, C, T, H, W]."""
+    motion = x0[:, :, 1:] - x0[:, :, 1:].mean(2, keepdim=True)
+    diff = (right - reversed_)[:, :, 1:]
+    return float((diff * motion).sum() / (motion * motion).sum().clamp(min=1e-8))
+
+
 @torch.no_grad()
 def steering(pipeline: SeedancePipeline, count: int = 24, seed: int = 0, lang: str = "en") -> dict[str, Any]:
     """Does a signed motion word steer the DiT? For `count` I2V clips per word (subject moving
@@ -132,12 +140,10 @@ def steering(pipeline: SeedancePipeline, count: int = 24, seed: int = 0, lang: s
         for spec in ground_truth_clips(pipeline, count, seed, keep=keep, **shares):
             x0 = pipeline.encode_frames(render(spec)).float().cpu()
             text = _caption_batch(pipeline, [i2v_caption(spec, lang), i2v_caption(_flipped(spec, word), lang)])
-            motion = x0[:, :, 1:] - x0[:, :, 1:].mean(2, keepdim=True)
             for level in STEERING_NOISE:
                 xt, _, velocity = _predict(pipeline, x0, level, text, True, gen)
                 estimate = xt - level * velocity
-                diff = (estimate[:1] - estimate[1:])[:, :, 1:]
-                coefficients[level].append(float((diff * motion).sum() / (motion * motion).sum().clamp(min=1e-8)))
+                coefficients[level].append(steering_coefficient(x0, estimate[:1], estimate[1:]))
         report[word] = {str(t): round(float(np.mean(v)), 4) for t, v in coefficients.items()}
     return report
 
