@@ -6,10 +6,6 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.seedance-installed
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
-# The repo root holds folders named like other packages (kernels/ is also Hugging Face's `kernels`,
-# which transformers >= 5 imports when installed). They are importable only as seedance.*; keep
-# Python (3.11+) from putting the current directory on sys.path, where kernels/ would shadow it.
-export PYTHONSAFEPATH := 1
 
 .PHONY: help install redis demo test lint format info clean train-tiny serve
 

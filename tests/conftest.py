@@ -9,11 +9,6 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 # it is set before any test module can import it. (A GPU run sets TRITON_INTERPRET=0 to compile.)
 os.environ.setdefault("TRITON_INTERPRET", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-# The repo root's folders (kernels/, model/, services/ ...) are importable only as seedance.*;
-# kernels/ on sys.path would shadow Hugging Face's `kernels`, which transformers >= 5 imports.
-# `python -m pytest` puts the current directory first: drop it here, and keep subprocesses
-# (torchrun, Ray, the CLI) from adding theirs (Python 3.11+ reads PYTHONSAFEPATH).
-os.environ["PYTHONSAFEPATH"] = "1"
 
 import signal
 import socket
@@ -21,14 +16,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-_ROOT = Path(__file__).resolve().parent.parent
-sys.path[:] = [p for p in sys.path if p not in ("", ".") and Path(p).resolve() != _ROOT]
+import pytest
+import torch
 
-import pytest  # noqa: E402  (after the sys.path fix above, like everything below)
-import torch  # noqa: E402
-
-from seedance.model.bundle import ModelBundle, build_bundle  # noqa: E402
-from seedance.model.presets import tiny  # noqa: E402
+from seedance.model.bundle import ModelBundle, build_bundle
+from seedance.model.presets import tiny
 
 
 @pytest.fixture(scope="session")
