@@ -66,15 +66,19 @@ def make_set(bundle: ModelBundle, count: int, seed: int, text_layer: int, lang: 
     latents = torch.cat([vae.normalize(vae.encode(torch.cat([frames_to_video_tensor(render(s)) for s in specs[i:i + 16]])).mode())
                          for i in range(0, count, 16)]).float()
     text_encoder = bundle.text_encoder
-    text_encoder.cfg = dataclasses.replace(text_encoder.cfg, hidden_layer=text_layer)
+    own_cfg = text_encoder.cfg
+    text_encoder.cfg = dataclasses.replace(own_cfg, hidden_layer=text_layer)  # restored below
 
     def packed(texts: list[str]) -> list[TextTokens]:
         emb = text_encoder.encode(texts)
         return [pack_captions(emb.hidden[i:i + 1].float(), emb.mask[i:i + 1]) for i in range(len(texts))]
 
-    return ProbeSet(latents, packed([i2v_caption(s, lang) for s in specs]),
-                    packed([i2v_caption(_flipped(s, "direction"), lang) for s in specs]),
-                    torch.tensor([DIRECTIONS.index(s.shots[0].motion.direction) for s in specs]), packed([""])[0])
+    try:
+        return ProbeSet(latents, packed([i2v_caption(s, lang) for s in specs]),
+                        packed([i2v_caption(_flipped(s, "direction"), lang) for s in specs]),
+                        torch.tensor([DIRECTIONS.index(s.shots[0].motion.direction) for s in specs]), packed([""])[0])
+    finally:
+        text_encoder.cfg = own_cfg
 
 
 class OracleTime(nn.Module):
