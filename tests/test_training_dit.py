@@ -175,3 +175,27 @@ def test_lr_scale_gives_the_caption_pool_its_own_learning_rate(tmp_path):
     assert round_trip == cfg.optim
     with pytest.raises(ValueError, match=r"optim\.lr_scale"):
         OptimConfig(lr_scale=(("text_pool.", 0.0),))
+
+
+def test_stages_start_from_a_dit_saved_before_the_caption_pool(tmp_path):
+    """init_from a dit.safetensors without text_pool.* (the shipped DiT predates it): the DiT and
+    the refiner stages load it and train with a fresh pool; any other missing tensor is refused."""
+    from safetensors.torch import load_file, save_file
+
+    data = write_synthetic_prepared(tmp_path / "d")
+    train_stage(stage(data, steps=1), tmp_path / "base", progress=False)
+    old = tmp_path / "old"
+    old.mkdir()
+    state = {k: v for k, v in load_file(tmp_path / "base" / "dit.safetensors").items() if not k.startswith("text_pool.")}
+    save_file(state, old / "dit.safetensors")
+    trainer = train_stage(DiTStageConfig(**{**stage(data, steps=1).__dict__, "init_from": str(old)}), tmp_path / "a",
+                          progress=False)
+    assert trainer.module.text_pool is not None
+    hr = write_synthetic_prepared(tmp_path / "hr", lowres=True)
+    refiner = train_stage(DiTStageConfig(**{**stage(hr, steps=1).__dict__, "refiner": True, "init_from": str(old)}),
+                          tmp_path / "r", progress=False)
+    assert refiner.module.cfg.extra_in_channels == 8
+    save_file({k: v for k, v in state.items() if k != "in_proj.weight"}, old / "dit.safetensors")
+    with pytest.raises(RuntimeError, match=r"in_proj\.weight"):
+        train_stage(DiTStageConfig(**{**stage(data, steps=1).__dict__, "init_from": str(old)}), tmp_path / "b",
+                    progress=False)

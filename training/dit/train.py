@@ -175,7 +175,7 @@ def build_dit(cfg: DiTStageConfig) -> tuple[SeedanceDiT, ModelConfig]:
             print(f"init_from: {own} has no caption pool; it starts fresh (zero output)")
     elif cfg.refiner and (src / "dit.safetensors").is_file():
         base = SeedanceDiT(model_cfg.dit)
-        base.load_state_dict(load_file(src / "dit.safetensors"))
+        load_dit_weights(base, load_file(src / "dit.safetensors"))  # a base saved before the pool loads too
         init_refiner_from_base(dit, base)
     else:
         raise ConfigError(f"init_from: no {own.name} in {src}")
