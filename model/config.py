@@ -223,6 +223,13 @@ class SamplerConfig:
     logit_std: float = 1.0
     refine_steps: int = 8
     refine_guidance: float = 1.0
+    # The refiner's base shift; None = `shift`. Its own because the base DiT's sampling shift
+    # can be tuned without moving the refiner off the schedule it was checked at.
+    refine_shift: float | None = None
+
+    def shift_for(self, refiner: bool) -> float:
+        """The base shift (before the resolution term) of the base DiT's or the refiner's schedule."""
+        return self.refine_shift if refiner and self.refine_shift is not None else self.shift
 
 
 @dataclass(frozen=True)

@@ -22,9 +22,10 @@ VelocityFn = Callable[[Tensor, Tensor], Tensor]  # (x_t [B, ...], t [B]) -> velo
 StepCallback = Callable[[int, int, Tensor], None]  # (step_done, total_steps, x) ; may raise to cancel
 
 
-def resolution_shift(num_tokens: int, cfg: SamplerConfig) -> float:
-    """The timestep shift for a latent of `num_tokens` tokens (>= 1, capped at max_shift)."""
-    s = cfg.shift * math.sqrt(max(num_tokens, 1) / cfg.base_tokens)
+def resolution_shift(num_tokens: int, cfg: SamplerConfig, refiner: bool = False) -> float:
+    """The timestep shift for a latent of `num_tokens` tokens (>= 1, capped at max_shift), from the
+    base DiT's base shift or the refiner's."""
+    s = cfg.shift_for(refiner) * math.sqrt(max(num_tokens, 1) / cfg.base_tokens)
     return float(min(max(s, 1.0), cfg.max_shift))
 
 

@@ -35,6 +35,14 @@ def test_resolution_shift_grows_with_tokens_and_is_capped():
     assert resolution_shift(1, cfg) == 1.0
 
 
+def test_refiner_schedule_has_its_own_base_shift():
+    cfg = SamplerConfig(shift=3.0, base_tokens=256, refine_shift=1.0)
+    assert resolution_shift(1024, cfg) == 6.0
+    assert resolution_shift(1024, cfg, refiner=True) == 2.0
+    same = SamplerConfig(shift=3.0, base_tokens=256)  # unset: the refiner follows `shift`
+    assert resolution_shift(1024, same, refiner=True) == 6.0
+
+
 def test_schedule_decreases_from_one_to_zero():
     s = sampling_schedule(10, 3.0)
     assert len(s) == 11 and s[0] == 1 and s[-1] == 0

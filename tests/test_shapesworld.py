@@ -296,3 +296,33 @@ def test_write_dataset_and_cli(tmp_path, capsys) -> None:
     assert cli_main(["--out", str(tmp_path / "cli"), "--num", "2", "--seed", "1", "--no-progress"]) == 0
     assert "wrote 2 clips" in capsys.readouterr().out
     assert len(read_manifest(tmp_path / "cli" / "manifest.jsonl")) == 2
+
+
+def test_mirrored_dataset_flips_clips_and_swaps_their_directions(tmp_path, capsys) -> None:
+    write_dataset(tmp_path / "ds", 6, seed=8, static_share=0.0, camera_share=0.5, multishot_share=0.3)
+    assert cli_main(["--out", str(tmp_path / "m"), "--mirror", str(tmp_path / "ds"), "--no-progress"]) == 0
+    assert "wrote the mirror of 6 clips" in capsys.readouterr().out
+    rows, mirrored = read_manifest(tmp_path / "ds"), read_manifest(tmp_path / "m")
+    assert [m["mirror_of"] for m in mirrored] == [r["id"] for r in rows]  # row k mirrors row k
+    swap = {"left": "right", "right": "left", "pan_left": "pan_right", "pan_right": "pan_left"}
+    swapped = analyzed = 0
+    for row, m in zip(rows, mirrored):
+        src, spec = ClipSpec.from_dict(row["spec"]), ClipSpec.from_dict(m["spec"])
+        assert (spec.subject, spec.background, m["shots"]) == (src.subject, src.background, row["shots"])
+        for a, b in zip(src.shots, spec.shots):
+            assert b.motion.direction == swap.get(a.motion.direction, a.motion.direction)
+            assert b.camera == swap.get(a.camera, a.camera) and b.framing == a.framing
+            swapped += b.motion.direction != a.motion.direction or b.camera != a.camera
+        assert m["shot_captions"]["en"] == [shot_caption(spec, k, "en") for k in range(len(spec.shots))]
+        video, _ = read_video(tmp_path / "ds" / row["path"])
+        flipped, _ = read_video(tmp_path / "m" / m["path"])
+        assert np.abs(flipped.astype(int) - video[:, :, ::-1].astype(int)).mean() < 3  # re-encoded, same picture
+        first = spec.shots[0]
+        if len(spec.shots) == 1 and first.camera == "fixed" and first.motion.direction in ("left", "right"):
+            assert analyze(flipped).shots[0].direction == first.motion.direction  # it really moves the new way
+            analyzed += 1
+    assert swapped and analyzed  # the draw (seed 8) has pans and fixed-camera left/right clips
+    assert cli_main(["--out", str(tmp_path / "x"), "--mirror", str(tmp_path / "missing"), "--no-progress"]) == 2
+    assert "--mirror" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli_main(["--out", str(tmp_path / "y")])  # neither --num nor --mirror

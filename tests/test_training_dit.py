@@ -17,7 +17,16 @@ from seedance.training.common.data import ResumableSampler
 from seedance.training.common.trainer import OptimConfig
 from seedance.training.data.latents import CAPTION_KINDS, LatentDataset, LatentDatasetWriter
 from seedance.training.dit import DiTStageConfig, TaskMix, train_stage
-from seedance.training.dit.train import MOTION_SCALE, motion_weight
+from seedance.model.dit import SeedanceDiT
+from seedance.training.common.distributed import DistEnv
+from seedance.training.data.latents import LatentBuckets
+from seedance.training.dit.train import (
+    MOTION_SCALE,
+    load_mirror,
+    make_step_fn,
+    motion_weight,
+    training_sampler,
+)
 
 
 def write_synthetic_prepared(directory: Path, count: int = 6, frames: int = 3, lowres: bool = False) -> Path:
@@ -108,6 +117,57 @@ def test_weight_ema_is_exported_and_resumes_exactly(tmp_path):
     resumed = train_stage(stage(data, ema_decay=0.9), tmp_path / "killed", progress=False)
     assert resumed.ema.updates == 6
     assert all(torch.equal(resumed.ema.shadow[k], full.ema.shadow[k]) for k in full.ema.shadow)
+
+
+def test_timestep_shift_is_the_stages_not_the_samplers(tmp_path):
+    data = write_synthetic_prepared(tmp_path / "d")
+    model_cfg = tiny()
+    assert model_cfg.sampler.shift != 1.0  # the preset samples with a shift the recipe does not train at
+    assert training_sampler(stage(data), model_cfg) == model_cfg.sampler
+    own = dataclasses.replace(stage(data, steps=2), timestep_shift=1.0)
+    assert training_sampler(own, model_cfg) == dataclasses.replace(model_cfg.sampler, shift=1.0)
+    shifted = [h["loss"] for h in train_stage(own, tmp_path / "own", progress=False).history]
+    default = [h["loss"] for h in train_stage(stage(data, steps=2), tmp_path / "default", progress=False).history]
+    assert shifted != default  # same data and seed, other timesteps
+    assert DiTStageConfig.from_dict(own.to_dict()).timestep_shift == 1.0
+    with pytest.raises(ConfigError, match="timestep_shift: must be >= 1"):
+        dataclasses.replace(own, timestep_shift=0.5)
+
+
+def test_mirror_step_draws_each_clip_and_its_mirror_alike(tmp_path):
+    data = write_synthetic_prepared(tmp_path / "d")
+    # The data as its own mirror: a mirror step's two halves must then be one sample twice over
+    # (same latents, noise, time, task and caption); with a real mirror only the clip and caption differ.
+    cfg = dataclasses.replace(stage(data, steps=4), mirror_data=str(data),
+                              mix=TaskMix(t2i=0.0, i2v=0.5, cfg_dropout=0.3, mirror=1.0))
+    model_cfg = cfg.model_config()
+    dit = SeedanceDiT(model_cfg.dit)
+    seen = []
+    dit.register_forward_pre_hook(lambda _m, args: seen.append(args))
+    buckets = LatentBuckets(data)
+    out = make_step_fn(dit, buckets, cfg, model_cfg, DistEnv(), load_mirror(cfg, buckets))([2, 3, 4, 5], 0)
+    x, times, text, shots = seen[0]
+    assert x.shape[0] == 4 and float(out["mirror"]) == 1.0  # two clips, each twice
+    torch.testing.assert_close(x[:2], x[2:])
+    torch.testing.assert_close(times[:2], times[2:])
+    torch.testing.assert_close(text.hidden[:2], text.hidden[2:])
+    assert torch.equal(shots[:2], shots[2:]) and not torch.equal(x[0], x[1])
+    plain = make_step_fn(dit, buckets, dataclasses.replace(cfg, mirror_data="", mix=TaskMix()), model_cfg, DistEnv())
+    assert float(plain([2, 3, 4, 5], 0)["mirror"]) == 0.0 and seen[-1][0].shape[0] == 4  # four clips
+    losses = [h["loss"] for h in train_stage(cfg, tmp_path / "run", progress=False).history]
+    assert len(losses) == 4 and all(torch.isfinite(torch.tensor(losses)))
+
+
+def test_mirror_data_must_line_up_and_be_asked_for(tmp_path):
+    data = write_synthetic_prepared(tmp_path / "d")
+    short = write_synthetic_prepared(tmp_path / "short", count=4)
+    cfg = dataclasses.replace(stage(data, steps=1), mirror_data=str(short), mix=TaskMix(mirror=0.5))
+    with pytest.raises(ConfigError, match="mirror_data: .* does not line up"):
+        train_stage(cfg, tmp_path / "run", progress=False)
+    with pytest.raises(ConfigError, match="mix.mirror: mirror steps need mirror_data"):
+        dataclasses.replace(cfg, mirror_data="")
+    with pytest.raises(ConfigError, match=r"mix\.mirror: must be in \[0, 1\]"):
+        TaskMix(mirror=1.5)
 
 
 def test_ema_decay_out_of_range_is_refused():

@@ -149,7 +149,8 @@ class SeedancePipeline:
                 return dit(torch.cat([inp, inp]), torch.cat([t, t]), both, torch.cat([shots, shots])).float()
 
         tokens = noise.shape[2] * noise.shape[3] * noise.shape[4]
-        schedule = sampling_schedule(steps, resolution_shift(tokens, self.config.sampler))
+        # The refiner is the one denoiser that takes `extra` (the upsampled base video).
+        schedule = sampling_schedule(steps, resolution_shift(tokens, self.config.sampler, refiner=extra is not None))
         return euler_sample(pin_given(guided(velocity, guidance), noise, cond, mask), noise, schedule, progress)
 
     @torch.no_grad()

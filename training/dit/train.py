@@ -7,6 +7,7 @@ latent frame given as condition + mask, and excluded from the loss), the rest te
 captions are English or Chinese at random, per-shot for multi-shot clips, and dropped (the
 empty caption) at `cfg_dropout` for classifier-free guidance. Stages chain by `init_from`.
 `motion_weight` > 0 weights the loss toward tokens whose clean latent changes over time.
+With `mirror_data` and `mix.mirror`, a share of steps pair clips with their mirror images.
 With `refiner`, the network is the refiner and each sample's low-res latent (the base-resolution
 clip upsampled and encoded) rides along as extra input channels.
 
@@ -26,7 +27,7 @@ from safetensors.torch import load_file, save_file
 from seedance.errors import ConfigError
 from seedance.model.bundle import resolve_config
 from seedance.model.conditioning import pack_captions, stack_text
-from seedance.model.config import ModelConfig
+from seedance.model.config import ModelConfig, SamplerConfig
 from seedance.model.dit import SeedanceDiT, TextTokens, build_task_input, load_dit_weights
 from seedance.model.flow import flow_matching_loss, interpolate, resolution_shift, sample_training_timesteps
 from seedance.model.refiner import init_refiner_from_base
@@ -43,9 +44,10 @@ class TaskMix:
     i2v: float = 0.2  # share of video samples conditioned on their first frame (0.4 in continue-training)
     cfg_dropout: float = 0.1  # share of samples trained with the empty caption
     chinese: float = 0.5  # share of samples captioned in Chinese
+    mirror: float = 0.0  # share of steps that pair each clip with its mirror image (needs mirror_data)
 
     def __post_init__(self) -> None:
-        for name in ("t2i", "i2v", "cfg_dropout", "chinese"):
+        for name in ("t2i", "i2v", "cfg_dropout", "chinese", "mirror"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(f"mix.{name}: must be in [0, 1]")
 
@@ -60,12 +62,25 @@ class DiTStageConfig:
     motion_only: bool = False  # continue-training: the higher-motion subset only
     # Extra loss weight on tokens that change over time (see motion_weight); 0 = plain flow matching.
     motion_weight: float = 0.0
+    # Base shift of the training timesteps (before the resolution term); None = the model's
+    # sampler.shift. Separate because the sampler's shift is an inference setting, tuned after
+    # training (session 10), and changing it must not silently change what a stage trains on.
+    timestep_shift: float | None = None
+    # The prepared mirror image of `data` (shapesworld --mirror, then prepare), item k = the mirror
+    # of item k. A mirror step (mix.mirror) trains half a batch of clips next to their mirrors
+    # with the same noise, time, task and caption language: the pair differs only in which way
+    # things move and in the caption's direction word, which is what the DiT must learn to read.
+    mirror_data: str = ""
     mix: TaskMix = field(default_factory=TaskMix)
     optim: OptimConfig = field(default_factory=OptimConfig)
 
     def __post_init__(self) -> None:
         if self.motion_weight < 0:
             raise ConfigError(f"motion_weight: must be >= 0, got {self.motion_weight}")
+        if self.mix.mirror > 0 and not self.mirror_data:
+            raise ConfigError("mix.mirror: mirror steps need mirror_data (the prepared mirror of data)")
+        if self.timestep_shift is not None and not self.timestep_shift >= 1.0:
+            raise ConfigError(f"timestep_shift: must be >= 1 (1 = no shift) or null, got {self.timestep_shift}")
 
     @classmethod
     def from_dict(cls, data: dict) -> DiTStageConfig:
@@ -119,42 +134,66 @@ def motion_weight(x0: torch.Tensor, strength: float) -> torch.Tensor:
     return weight
 
 
+def training_sampler(cfg: DiTStageConfig, model_cfg: ModelConfig) -> SamplerConfig:
+    """The model's sampler settings with the stage's own timestep shift, where it sets one, else
+    the shift the model samples with (the refiner's, for a refiner stage)."""
+    shift = model_cfg.sampler.shift_for(cfg.refiner) if cfg.timestep_shift is None else cfg.timestep_shift
+    return dataclasses.replace(model_cfg.sampler, shift=shift)
+
+
+def load_mirror(cfg: DiTStageConfig, data: LatentBuckets) -> LatentBuckets | None:
+    """The stage's mirror dataset, checked to line up with `data` item by item."""
+    if not cfg.mirror_data:
+        return None
+    mirror = LatentBuckets(Path(cfg.mirror_data), motion_only=cfg.motion_only)
+    shapes = lambda d: [(len(b), b.latent_shape) for b in d.buckets]  # noqa: E731
+    if shapes(mirror) != shapes(data) or mirror.items != data.items:
+        raise ConfigError(f"mirror_data: {cfg.mirror_data} does not line up with data {cfg.data} item by item "
+                          f"(buckets {shapes(mirror)} vs {shapes(data)}); prepare the mirror of the same dataset")
+    return mirror
+
+
 def make_step_fn(model: torch.nn.Module, data: LatentBuckets, cfg: DiTStageConfig, model_cfg: ModelConfig,
-                 env: DistEnv) -> StepFn:
+                 env: DistEnv, mirror: LatentBuckets | None = None) -> StepFn:
     mix = cfg.mix
+    train_sampler = training_sampler(cfg, model_cfg)
 
     def step(global_indices: list[int], step_index: int) -> dict[str, torch.Tensor]:
         ds, indices = data.locate(global_indices)
         g = _step_generator(cfg.optim.seed, env.rank, step_index)
         u = lambda n=1: torch.rand(n, generator=g)  # noqa: E731
         image = bool(u() < mix.t2i)
-        x0 = ds.latents[indices].float()
-        frame_shot = ds.frame_shot[indices]
+        sources = [ds]  # a mirror step: half the clips, then their mirrors, drawn alike
+        if mirror is not None and bool(u() < mix.mirror):
+            indices = indices[:max(1, len(indices) // 2)]
+            sources.append(mirror.locate(global_indices[:len(indices)])[0])
+        copies, n = len(sources), len(indices)
+        x0 = torch.cat([src.latents[indices].float() for src in sources])
+        frame_shot = torch.cat([src.frame_shot[indices] for src in sources])
         if image:
-            x0, frame_shot = x0[:, :, :1], torch.zeros(len(indices), 1, dtype=torch.long)
+            x0, frame_shot = x0[:, :, :1], torch.zeros(copies * n, 1, dtype=torch.long)
         b, t = x0.shape[0], x0.shape[2]
-        i2v = (u(b) < mix.i2v) & (not image) & (t > 1)
-        drop = u(b) < mix.cfg_dropout
-        zh = u(b) < mix.chinese
-        text = stack_text([
-            _captions(ds, idx, "zh" if zh[k] else "en", bool(i2v[k]), image, bool(drop[k]))
-            for k, idx in enumerate(indices)
-        ])
+        i2v = ((u(n) < mix.i2v) & (not image) & (t > 1)).repeat(copies)
+        drop = (u(n) < mix.cfg_dropout).repeat(copies)
+        zh = (u(n) < mix.chinese).repeat(copies)
+        items = [(src, idx) for src in sources for idx in indices]
+        text = stack_text([_captions(src, idx, "zh" if zh[k] else "en", bool(i2v[k]), image, bool(drop[k]))
+                           for k, (src, idx) in enumerate(items)])
         given = torch.zeros(b, t)
         given[:, 0] = i2v.float()
-        shift = resolution_shift(t * x0.shape[3] * x0.shape[4], model_cfg.sampler)
-        times = sample_training_timesteps(b, shift, generator=g, mean=model_cfg.sampler.logit_mean,
-                                          std=model_cfg.sampler.logit_std)
-        noise = torch.randn(x0.shape, generator=g)
+        shift = resolution_shift(t * x0.shape[3] * x0.shape[4], train_sampler)
+        times = sample_training_timesteps(n, shift, generator=g, mean=train_sampler.logit_mean,
+                                          std=train_sampler.logit_std).repeat(copies)
+        noise = torch.randn((n, *x0.shape[1:]), generator=g).repeat(copies, 1, 1, 1, 1)
         xt, target = interpolate(x0, noise, times)
         extra = None
         if cfg.refiner:
-            extra = ds.lowres[indices].float()
+            extra = torch.cat([src.lowres[indices].float() for src in sources])
             extra = extra[:, :, :1] if image else extra
         velocity = model(build_task_input(xt, x0, given, extra), times, text, frame_shot)
         weight = (1.0 - given)[:, None, :, None, None] * motion_weight(x0, cfg.motion_weight)
         return {"loss": flow_matching_loss(velocity, target, weight), "i2v_share": i2v.float().mean(),
-                "t2i": torch.tensor(float(image))}
+                "t2i": torch.tensor(float(image)), "mirror": torch.tensor(float(copies > 1))}
 
     return step
 
@@ -194,11 +233,12 @@ def train_stage(cfg: DiTStageConfig, out_dir: Path, env: DistEnv | None = None, 
         raise ConfigError(f"data: prepared for text_dim={data.meta['text_dim']}, latent channels "
                           f"{data.latent_channels}; model {cfg.model!r} needs {model_cfg.dit.text_dim}, "
                           f"{model_cfg.dit.latent_channels}")
+    mirror = load_mirror(cfg, data)
     sampler = BucketSampler(data.sizes, seed=cfg.optim.seed, rank=env.rank, world_size=env.world_size)
     trainer = Trainer(f"dit:{cfg.name}", dit, cfg.to_dict(), cfg.optim, out_dir, sampler, env, progress=progress)
     if resume:
         trainer.resume()
-    trainer.fit(make_step_fn(trainer.model, data, cfg, model_cfg, env), max_steps=max_steps)
+    trainer.fit(make_step_fn(trainer.model, data, cfg, model_cfg, env, mirror), max_steps=max_steps)
     if env.is_main:
         name = "refiner.safetensors" if cfg.refiner else "dit.safetensors"
         save_file(trainer.export_weights(), Path(out_dir) / name)

@@ -151,7 +151,9 @@ def dit_stages(r: TinyRecipe, w: Path) -> list[tuple[str, Callable[[bool], objec
     stages = []
     for name, kw in specs:
         kw = {k: str(v) if isinstance(v, Path) else v for k, v in kw.items()}
-        cfg = DiTStageConfig(name=name, model=model, **kw)
+        # Trained at shift 1 (the shipped DiT was); the preset samples at shift 3, which a sweep
+        # of the trained DiT chose (docs/TRAINING.md, session 10).
+        cfg = DiTStageConfig(name=name, model=model, timestep_shift=1.0, **kw)
         stages.append((name, lambda progress, cfg=cfg, name=name: train_stage(cfg, w / name, progress=progress)))
     return stages
 

@@ -1,4 +1,5 @@
-"""CLI: python -m seedance.training.data.shapesworld --out DIR --num N --seed S"""
+"""CLI: python -m seedance.training.data.shapesworld --out DIR --num N --seed S
+       python -m seedance.training.data.shapesworld --out DIR --mirror SRC"""
 
 from __future__ import annotations
 
@@ -7,14 +8,17 @@ import sys
 
 from tqdm import tqdm
 
-from .dataset import write_dataset
+from .dataset import read_manifest, write_dataset
+from .mirror import write_mirrored
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m seedance.training.data.shapesworld",
                                 description="Write a ShapesWorld dataset (MP4 clips + manifest.jsonl).")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--num", type=int, required=True, help="number of clips")
+    p.add_argument("--num", type=int, help="number of clips")
+    p.add_argument("--mirror", metavar="SRC", help="instead: write the mirror image of dataset SRC (every clip "
+                                                   "flipped left-right, captions to match, row k = mirror of row k)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--multishot-share", type=float, default=0.3)
     p.add_argument("--static-share", type=float, default=0.15)
@@ -28,6 +32,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--crf", type=int, default=18, help="H.264 quality (lower is better)")
     p.add_argument("--no-progress", action="store_true")
     a = p.parse_args(argv)
+    if a.mirror:
+        return _mirror(a.mirror, a.out, a.crf, a.no_progress)
+    if a.num is None:
+        p.error("--num is required (or --mirror SRC)")
     if a.num < 1:
         p.error("--num must be at least 1")
     for name in ("multishot_share", "static_share", "camera_share", "close_share"):
@@ -49,6 +57,24 @@ def main(argv: list[str] | None = None) -> int:
     print(f"wrote {s.clips} clips ({s.multishot} multi-shot, {s.shots} shots, {s.frames} frames) to "
           f"{s.manifest} in {s.seconds:.1f}s ({1000 * s.render_seconds / s.clips:.1f} ms/clip generating, "
           f"{1000 * (s.seconds - s.render_seconds) / s.clips:.1f} ms/clip encoding)")
+    return 0
+
+
+def _mirror(src: str, out: str, crf: int, no_progress: bool) -> int:
+    try:
+        total = len(read_manifest(src))
+    except OSError as e:
+        print(f"error: --mirror: cannot read {src}: {e}", file=sys.stderr)
+        return 2
+    bar = tqdm(total=total, unit="clip", disable=no_progress, file=sys.stderr)
+    try:
+        manifest = write_mirrored(src, out, crf=crf, on_clip=lambda _: bar.update(1))
+    except ValueError as e:
+        bar.close()
+        print(f"error: --mirror: {e}", file=sys.stderr)
+        return 2
+    bar.close()
+    print(f"wrote the mirror of {total} clips to {manifest}")
     return 0
 
 
