@@ -306,10 +306,10 @@ def test_mirrored_dataset_flips_clips_and_swaps_their_directions(tmp_path, capsy
     assert [m["mirror_of"] for m in mirrored] == [r["id"] for r in rows]  # row k mirrors row k
     swap = {"left": "right", "right": "left", "pan_left": "pan_right", "pan_right": "pan_left"}
     swapped = analyzed = 0
-    for row, m in zip(rows, mirrored):
+    for row, m in zip(rows, mirrored, strict=True):
         src, spec = ClipSpec.from_dict(row["spec"]), ClipSpec.from_dict(m["spec"])
         assert (spec.subject, spec.background, m["shots"]) == (src.subject, src.background, row["shots"])
-        for a, b in zip(src.shots, spec.shots):
+        for a, b in zip(src.shots, spec.shots, strict=True):
             assert b.motion.direction == swap.get(a.motion.direction, a.motion.direction)
             assert b.camera == swap.get(a.camera, a.camera) and b.framing == a.framing
             swapped += b.motion.direction != a.motion.direction or b.camera != a.camera

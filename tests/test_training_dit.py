@@ -11,15 +11,14 @@ import torch
 from conftest import run_torchrun
 
 from seedance.errors import ConfigError
+from seedance.model.dit import SeedanceDiT
 from seedance.model.presets import tiny
 from seedance.training.common.checkpoint import CheckpointMismatchError
 from seedance.training.common.data import ResumableSampler
-from seedance.training.common.trainer import OptimConfig
-from seedance.training.data.latents import CAPTION_KINDS, LatentDataset, LatentDatasetWriter
-from seedance.training.dit import DiTStageConfig, TaskMix, train_stage
-from seedance.model.dit import SeedanceDiT
 from seedance.training.common.distributed import DistEnv
-from seedance.training.data.latents import LatentBuckets
+from seedance.training.common.trainer import OptimConfig
+from seedance.training.data.latents import CAPTION_KINDS, LatentBuckets, LatentDataset, LatentDatasetWriter
+from seedance.training.dit import DiTStageConfig, TaskMix, train_stage
 from seedance.training.dit.train import (
     MOTION_SCALE,
     load_mirror,
@@ -162,9 +161,9 @@ def test_mirror_data_must_line_up_and_be_asked_for(tmp_path):
     data = write_synthetic_prepared(tmp_path / "d")
     short = write_synthetic_prepared(tmp_path / "short", count=4)
     cfg = dataclasses.replace(stage(data, steps=1), mirror_data=str(short), mix=TaskMix(mirror=0.5))
-    with pytest.raises(ConfigError, match="mirror_data: .* does not line up"):
+    with pytest.raises(ConfigError, match=r"mirror_data: .* does not line up"):
         train_stage(cfg, tmp_path / "run", progress=False)
-    with pytest.raises(ConfigError, match="mix.mirror: mirror steps need mirror_data"):
+    with pytest.raises(ConfigError, match=r"mix\.mirror: mirror steps need mirror_data"):
         dataclasses.replace(cfg, mirror_data="")
     with pytest.raises(ConfigError, match=r"mix\.mirror: must be in \[0, 1\]"):
         TaskMix(mirror=1.5)

@@ -50,7 +50,7 @@ def write_mirrored(src: str | Path, out: str | Path, crf: int = 18,
     (out / "clips").mkdir(parents=True, exist_ok=True)
     lines = []
     for i, row in enumerate(rows):
-        frames, fps = read_video(src / row["path"])
+        frames, _ = read_video(src / row["path"])
         clip_id = f"{row['id']}-mirror"
         rel = f"clips/{clip_id}.mp4"
         write_mp4(frames[:, :, ::-1].copy(), out / rel, fps=row["fps"], crf=crf)
