@@ -152,7 +152,7 @@ def test_mirror_step_draws_each_clip_and_its_mirror_alike(tmp_path):
     torch.testing.assert_close(text.hidden[:2], text.hidden[2:])
     assert torch.equal(shots[:2], shots[2:]) and not torch.equal(x[0], x[1])
     plain = make_step_fn(dit, buckets, dataclasses.replace(cfg, mirror_data="", mix=TaskMix()), model_cfg, DistEnv())
-    assert float(plain([2, 3, 4, 5], 0)["mirror"]) == 0.0 and seen[-1][0].shape[0] == 4  # four clips
+    assert "mirror" not in plain([2, 3, 4, 5], 0) and seen[-1][0].shape[0] == 4  # four clips
     losses = [h["loss"] for h in train_stage(cfg, tmp_path / "run", progress=False).history]
     assert len(losses) == 4 and all(torch.isfinite(torch.tensor(losses)))
 

@@ -192,8 +192,11 @@ def make_step_fn(model: torch.nn.Module, data: LatentBuckets, cfg: DiTStageConfi
             extra = extra[:, :, :1] if image else extra
         velocity = model(build_task_input(xt, x0, given, extra), times, text, frame_shot)
         weight = (1.0 - given)[:, None, :, None, None] * motion_weight(x0, cfg.motion_weight)
-        return {"loss": flow_matching_loss(velocity, target, weight), "i2v_share": i2v.float().mean(),
-                "t2i": torch.tensor(float(image)), "mirror": torch.tensor(float(copies > 1))}
+        logs = {"loss": flow_matching_loss(velocity, target, weight), "i2v_share": i2v.float().mean(),
+                "t2i": torch.tensor(float(image))}
+        if mirror is not None:
+            logs["mirror"] = torch.tensor(float(copies > 1))
+        return logs
 
     return step
 
