@@ -324,5 +324,7 @@ def test_mirrored_dataset_flips_clips_and_swaps_their_directions(tmp_path, capsy
     assert swapped and analyzed  # the draw (seed 8) has pans and fixed-camera left/right clips
     assert cli_main(["--out", str(tmp_path / "x"), "--mirror", str(tmp_path / "missing"), "--no-progress"]) == 2
     assert "--mirror" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        cli_main(["--out", str(tmp_path / "y")])  # neither --num nor --mirror
+    for argv in ([], ["--num", "2", "--mirror", str(tmp_path / "ds")]):  # exactly one of the two
+        with pytest.raises(SystemExit):
+            cli_main(["--out", str(tmp_path / "y"), *argv])
+    assert "one of the arguments --num --mirror is required" in capsys.readouterr().err

@@ -16,9 +16,10 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m seedance.training.data.shapesworld",
                                 description="Write a ShapesWorld dataset (MP4 clips + manifest.jsonl).")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--num", type=int, help="number of clips")
-    p.add_argument("--mirror", metavar="SRC", help="instead: write the mirror image of dataset SRC (every clip "
-                                                   "flipped left-right, captions to match, row k = mirror of row k)")
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--num", type=int, help="number of clips")
+    what.add_argument("--mirror", metavar="SRC", help="instead: write the mirror image of dataset SRC (every clip "
+                                                      "flipped left-right, captions to match, row k = mirror of row k)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--multishot-share", type=float, default=0.3)
     p.add_argument("--static-share", type=float, default=0.15)
@@ -34,8 +35,6 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     if a.mirror:
         return _mirror(a.mirror, a.out, a.crf, a.no_progress)
-    if a.num is None:
-        p.error("--num is required (or --mirror SRC)")
     if a.num < 1:
         p.error("--num must be at least 1")
     for name in ("multishot_share", "static_share", "camera_share", "close_share"):
