@@ -122,6 +122,9 @@ class TextEncoderConfig:
         _require(self.max_length >= 8, "text_encoder.max_length", "must be at least 8")
 
 
+TEXT_POOLS = ("attention", "sum")
+
+
 @dataclass(frozen=True)
 class DiTConfig:
     """Decoupled spatial/temporal DiT with MMDiT-style text joint attention (Seedance 1.0).
@@ -148,8 +151,17 @@ class DiTConfig:
     # The caption, attention-pooled into one vector, joins the timestep embedding that drives
     # every layer's adaLN (SD3's pooled text). False keeps configs written before it loadable.
     pooled_text: bool = False
+    # How the caption is pooled: "attention" (a learned query over the tokens, SD3-like) or "sum"
+    # (every token through a shared MLP, summed: each word adds its own learned vector, as a class
+    # embedding would). In the direction probe a fresh tiny DiT followed the direction word better
+    # through "sum" (steering 0.26 after 2,500 steps, against 0.18 through "attention" and 0.32
+    # for the true direction as an embedding; docs/TRAINING.md, session 11). Only read with
+    # pooled_text.
+    text_pool: str = "attention"
 
     def __post_init__(self) -> None:
+        _require(self.text_pool in TEXT_POOLS, "dit.text_pool", f"must be one of {', '.join(TEXT_POOLS)}, "
+                                                                 f"got {self.text_pool!r}")
         _require(self.hidden_size % self.num_heads == 0, "dit.hidden_size", "must be divisible by num_heads")
         _require(self.head_dim % 2 == 0, "dit.num_heads", "head_dim must be even for RoPE")
         _require(self.depth >= 1, "dit.depth", "must be at least 1")

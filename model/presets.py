@@ -51,7 +51,7 @@ def tiny() -> ModelConfig:
     )
     dit = DiTConfig(
         latent_channels=8, hidden_size=128, num_heads=4, depth=4, text_dim=128,
-        temporal_window=(4, 4), pooled_text=True,
+        temporal_window=(4, 4), pooled_text=True, text_pool="sum",
     )
     return ModelConfig(
         name="tiny",

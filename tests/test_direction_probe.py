@@ -34,11 +34,12 @@ def test_probe_set_pairs_each_caption_with_its_reversal(probe_sets):
     assert all(DIRECTIONS[int(d)] in DIRECTIONS for d in train.directions)
 
 
-@pytest.mark.parametrize("variant", ["joint", "pooled", "oracle"])
+@pytest.mark.parametrize("variant", ["joint", "pooled", "summed", "oracle"])
 def test_each_variant_trains_and_reports_steering(probe_sets, variant):
     bundle, train, held_out = probe_sets
     dit = build_probe_dit(bundle, variant)
-    assert (dit.text_pool is not None) == (variant == "pooled")
+    assert (dit.text_pool is not None) == (variant in ("pooled", "summed"))
+    assert dit.cfg.text_pool == ("sum" if variant == "summed" else "attention")
     assert isinstance(dit.time_embed, OracleTime) == (variant == "oracle")
     # Untrained (adaLN-Zero): the estimate does not depend on the caption at all.
     assert probe_steering(dit, held_out) == {"0.7": 0.0, "0.9": 0.0}

@@ -9,6 +9,7 @@ import pytest
 import torch
 from conftest import randomize_
 
+from seedance.errors import ConfigError
 from seedance.model.dit import (
     SeedanceDiT,
     SpatialBlock,
@@ -18,7 +19,7 @@ from seedance.model.dit import (
     load_dit_weights,
 )
 from seedance.model.dit.blocks import Rope, window_merge, window_partition
-from seedance.model.dit.layers import attention
+from seedance.model.dit.layers import TokenSumPool, attention
 from seedance.model.dit.rope import apply_rope, mm_rope_positions, rope_angles
 from seedance.model.presets import seedance_1_0, tiny
 from seedance.model.refiner import copy_truncated, init_refiner_from_base
@@ -256,6 +257,40 @@ def test_pooled_caption_starts_silent_then_steers_every_layer():
     # A sample whose caption has no real tokens pools to zero, not NaN.
     empty = TextTokens(text.hidden, torch.zeros_like(text.mask), text.shot, text.index)
     assert torch.isfinite(pooled.text_pool(text.hidden[..., : cfg.hidden_size], empty.mask)).all()
+
+
+def test_sum_pool_adds_one_vector_per_word():
+    """text_pool = "sum": each real token adds its own learned vector (a bag of words), so the
+    pool ignores order and padding, changes when one word changes, and is live from the first
+    step (words differ before training); loaded over weights saved without a pool it starts
+    silent, so the DiT predicts what it did."""
+    cfg = dataclasses.replace(tiny().dit, depth=1, pooled_text=True, text_pool="sum")
+    dit = SeedanceDiT(cfg)
+    pool = dit.text_pool
+    assert isinstance(pool, TokenSumPool)
+    txt = torch.randn(1, 6, cfg.hidden_size)
+    mask = torch.ones(1, 6, dtype=torch.bool)
+    with torch.no_grad():
+        base = pool(txt, mask)
+        torch.testing.assert_close(pool(txt.flip(1), mask), base)  # order does not matter
+        padded = torch.cat([txt, torch.randn(1, 3, cfg.hidden_size)], 1)
+        torch.testing.assert_close(pool(padded, torch.cat([mask, torch.zeros(1, 3, dtype=torch.bool)], 1)), base)
+        one_word = txt.clone()
+        one_word[0, 2] = torch.randn(cfg.hidden_size)
+        assert (pool(one_word, mask) - base).norm() > 0.05 * base.norm()  # a fresh pool already tells words apart
+        assert torch.equal(pool(txt, torch.zeros_like(mask)), torch.zeros(1, cfg.hidden_size))
+
+    plain = randomize_(SeedanceDiT(dataclasses.replace(cfg, pooled_text=False)), seed=3)
+    assert load_dit_weights(dit, plain.state_dict()) == [n for n in dit.state_dict() if n.startswith("text_pool.")]
+    x = build_task_input(torch.randn(2, cfg.latent_channels, 2, 4, 4))
+    t = torch.tensor([0.3, 0.8])
+    text = text_tokens(2, 5, cfg.text_dim)
+    torch.testing.assert_close(dit(x, t, text), plain(x, t, text))
+
+
+def test_text_pool_must_be_known():
+    with pytest.raises(ConfigError, match=r"dit\.text_pool: must be one of attention, sum, got 'max'"):
+        dataclasses.replace(tiny().dit, text_pool="max")
 
 
 def test_load_dit_weights_refuses_other_mismatches():

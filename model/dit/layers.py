@@ -94,6 +94,45 @@ class TextPool(nn.Module):
         weights = torch.nan_to_num(weights)  # all-masked rows (no tokens): softmax gives NaN -> 0
         return self.mlp(torch.einsum("bhl,blhd->bhd", weights, v).reshape(b, d))
 
+    def start_silent(self) -> None:
+        """Zero the output, so the pool adds nothing until it is trained (a DiT loaded from
+        weights saved without a pool then predicts exactly what it did)."""
+        nn.init.zeros_(self.query)
+        nn.init.zeros_(self.mlp[2].weight)
+        nn.init.zeros_(self.mlp[2].bias)
+
+
+class TokenSumPool(nn.Module):
+    """The caption as a bag of words: every token through a shared MLP, summed over the real
+    tokens (`DiTConfig.text_pool = "sum"`).
+
+    Why beside TextPool: an attention pool starts as the mean of the tokens, so one word moves
+    its output by about 1/L, and learning to pick the word out is a second-order effect; the
+    direction probe's attention pool barely learned "left" from "right". Here every word adds its
+    own vector at full size, the way a class embedding does, and gets that vector's gradient
+    directly: the probe's sum pool followed the oracle (the true direction as an embedding) a few
+    hundred steps behind. On token-embedding features (text encoder layer 0) a word's vector does
+    not depend on its context; on contextual features it does. The output layer starts small but
+    not zero (std 0.05, as measured), so words differ from the first step.
+    """
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.mlp = nn.Sequential(nn.Linear(dim, dim), nn.SiLU(), nn.Linear(dim, dim))
+
+    def forward(self, txt: Tensor, mask: Tensor) -> Tensor:
+        """txt [B, L, D] projected caption tokens, mask [B, L] (True = real) -> [B, D]."""
+        return (self.mlp(txt) * mask[..., None].to(txt.dtype)).sum(1)
+
+    def reset_output(self) -> None:
+        nn.init.normal_(self.mlp[2].weight, std=0.05)
+        nn.init.zeros_(self.mlp[2].bias)
+
+    def start_silent(self) -> None:
+        """Zero the output (see TextPool.start_silent)."""
+        nn.init.zeros_(self.mlp[2].weight)
+        nn.init.zeros_(self.mlp[2].bias)
+
 
 class MLP(nn.Module):
     def __init__(self, dim: int, hidden: int):

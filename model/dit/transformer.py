@@ -16,7 +16,7 @@ from torch import Tensor, nn
 
 from seedance.model.config import DiTConfig
 from seedance.model.dit.blocks import Rope, SpatialBlock, TemporalBlock
-from seedance.model.dit.layers import RMSNorm, TextPool, TimestepEmbedding, modulate
+from seedance.model.dit.layers import RMSNorm, TextPool, TimestepEmbedding, TokenSumPool, modulate
 from seedance.model.dit.rope import mm_rope_positions, rope_angles
 
 
@@ -48,7 +48,9 @@ class SeedanceDiT(nn.Module):
         self.text_norm = RMSNorm(cfg.text_dim)
         self.text_proj = nn.Linear(cfg.text_dim, d)
         self.time_embed = TimestepEmbedding(d, cfg.timestep_freq_dim)
-        self.text_pool = TextPool(d, cfg.num_heads) if cfg.pooled_text else None
+        self.text_pool = None
+        if cfg.pooled_text:
+            self.text_pool = TextPool(d, cfg.num_heads) if cfg.text_pool == "attention" else TokenSumPool(d)
         # The last spatial layer's caption output would be read by nothing: it only lends K/V.
         self.spatial = nn.ModuleList(
             SpatialBlock(d, cfg.num_heads, cfg.mlp_ratio, cfg.qk_norm, text_output=i < cfg.depth - 1)
@@ -79,9 +81,10 @@ class SeedanceDiT(nn.Module):
             nn.init.zeros_(m.bias)
         nn.init.normal_(self.time_embed.mlp[0].weight, std=0.02)
         nn.init.normal_(self.time_embed.mlp[2].weight, std=0.02)
-        if self.text_pool is not None:
-            nn.init.zeros_(self.text_pool.query)
-            nn.init.zeros_(self.text_pool.mlp[2].weight)
+        if isinstance(self.text_pool, TextPool):
+            self.text_pool.start_silent()
+        elif isinstance(self.text_pool, TokenSumPool):
+            self.text_pool.reset_output()
 
     def compile_blocks(self, **kwargs) -> SeedanceDiT:
         """Regional torch.compile of every spatial and temporal block, in place (see dit/compile.py)."""
@@ -146,13 +149,15 @@ class SeedanceDiT(nn.Module):
 
 def load_dit_weights(dit: SeedanceDiT, state: dict[str, Tensor]) -> list[str]:
     """Load `state` into `dit` strictly, except that a DiT built with `pooled_text` accepts weights
-    saved without the pool: it keeps its fresh pool, whose output starts at zero, so the loaded
-    DiT predicts exactly what it did before. Returns the parameter names left fresh."""
+    saved without the pool: it keeps a fresh pool whose output is zeroed, so the loaded DiT
+    predicts exactly what it did before. Returns the parameter names left fresh."""
     fresh = [k for k in dit.state_dict() if k.startswith("text_pool.") and k not in state]
     missing, unexpected = dit.load_state_dict(state, strict=False)
     wrong = sorted(set(missing) - set(fresh)) + sorted(unexpected)
     if wrong:
         raise RuntimeError(f"DiT weights do not match the config: {', '.join(wrong[:8])}")
+    if fresh:
+        dit.text_pool.start_silent()
     return fresh
 
 

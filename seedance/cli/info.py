@@ -36,7 +36,7 @@ def describe(cfg: ModelConfig) -> list[str]:
         f"{'last layer' if t.hidden_layer == -1 else f'layer {t.hidden_layer}'} to the DiT",
         f"  DiT           {d.depth} (spatial, temporal) pairs x {d.hidden_size} wide, {d.num_heads} heads, "
         f"temporal window {d.temporal_window}, patch {d.patch_size}, RoPE (seq, t, h, w) dims {d.rope_split}, "
-        f"pooled caption in adaLN {'on' if d.pooled_text else 'off'}",
+        f"pooled caption in adaLN {d.text_pool if d.pooled_text else 'off'}",
     ]
     if cfg.refiner is not None:
         lines.append(f"  refiner       {cfg.refiner.depth} pairs x {cfg.refiner.hidden_size}, "

@@ -8,6 +8,8 @@ motion; 0 = not at all, ~1 = fully) on held-out clips every `eval_every` steps. 
 
 - `joint`: the caption reaches the video only through the spatial layers' joint attention;
 - `pooled`: the same plus the attention-pooled caption in the adaLN conditioning (`pooled_text`);
+- `summed`: the same plus the sum-pooled caption (`text_pool = "sum"`: each token through a
+  shared MLP, summed) in the adaLN conditioning;
 - `oracle`: joint attention plus the true direction as a learned embedding added to the adaLN
   conditioning: what the video side can do with the word once it has it, whatever the text path.
 
@@ -40,7 +42,7 @@ from seedance.training.data.shapesworld import ClipSpec, i2v_caption, render
 from seedance.training.data.shapesworld.sampling import sample_clip
 from seedance.training.eval.sensitivity import OPPOSITE, STEERING_NOISE, _flipped, steering_coefficient
 
-VARIANTS = ("joint", "pooled", "oracle")
+VARIANTS = ("joint", "pooled", "summed", "oracle")
 DIRECTIONS = tuple(OPPOSITE)  # left, right, up, down
 
 
@@ -99,7 +101,8 @@ def build_probe_dit(bundle: ModelBundle, variant: str) -> SeedanceDiT:
     if variant not in VARIANTS:
         raise ValueError(f"variant: must be one of {', '.join(VARIANTS)}, got {variant!r}")
     torch.manual_seed(0)
-    dit = SeedanceDiT(dataclasses.replace(bundle.config.dit, pooled_text=variant == "pooled"))
+    dit = SeedanceDiT(dataclasses.replace(bundle.config.dit, pooled_text=variant in ("pooled", "summed"),
+                                          text_pool="sum" if variant == "summed" else "attention"))
     if variant == "oracle":
         dit.time_embed = OracleTime(dit.time_embed, dit.cfg.hidden_size)
     return dit
