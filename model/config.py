@@ -148,7 +148,7 @@ class DiTConfig:
     rope_theta: float = 10000.0
     qk_norm: bool = True
     timestep_freq_dim: int = 256
-    # The caption, attention-pooled into one vector, joins the timestep embedding that drives
+    # The caption, pooled into one vector, joins the timestep embedding that drives
     # every layer's adaLN (SD3's pooled text). False keeps configs written before it loadable.
     pooled_text: bool = False
     # How the caption is pooled: "attention" (a learned query over the tokens, SD3-like) or "sum"

@@ -101,6 +101,8 @@ class TextPool(nn.Module):
         nn.init.zeros_(self.mlp[2].weight)
         nn.init.zeros_(self.mlp[2].bias)
 
+    reset_output = start_silent  # a fresh attention pool starts silent too
+
 
 class TokenSumPool(nn.Module):
     """The caption as a bag of words: every token through a shared MLP, summed over the real

@@ -81,9 +81,7 @@ class SeedanceDiT(nn.Module):
             nn.init.zeros_(m.bias)
         nn.init.normal_(self.time_embed.mlp[0].weight, std=0.02)
         nn.init.normal_(self.time_embed.mlp[2].weight, std=0.02)
-        if isinstance(self.text_pool, TextPool):
-            self.text_pool.start_silent()
-        elif isinstance(self.text_pool, TokenSumPool):
+        if self.text_pool is not None:
             self.text_pool.reset_output()
 
     def compile_blocks(self, **kwargs) -> SeedanceDiT:
