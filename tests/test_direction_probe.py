@@ -54,6 +54,21 @@ def test_probe_cli_rejects_bad_counts_and_writes_history(tmp_path, capsys):
         main(["--steps", "0"])
     assert e.value.code == 2 and "--steps: must be at least 1" in capsys.readouterr().err
     out = tmp_path / "probe.json"
-    main(["--variant", "oracle", "--clips", "2", "--held-out", "1", "--steps", "1", "--out", str(out)])
+    with pytest.raises(SystemExit) as e:
+        main(["--temporal-window", "0"])
+    assert e.value.code == 2 and "--temporal-window: must be at least 1" in capsys.readouterr().err
+    main(["--variant", "oracle", "--clips", "2", "--held-out", "2", "--steps", "1", "--temporal-window", "8",
+          "--sample", "--out", str(out)])
     report = json.loads(out.read_text())
     assert report["args"]["variant"] == "oracle" and report["history"][0]["step"] == 1
+    sampled = report["sampled"]  # both held-out clips generated and their direction read back
+    assert sampled["total"] == 2 and sum(sampled["found"].values()) == 2 and 0 <= sampled["correct"] <= 2
+
+
+def test_temporal_window_override_changes_only_the_windows(probe_sets):
+    bundle = probe_sets[0]
+    own = build_probe_dit(bundle, "summed")
+    wide = build_probe_dit(bundle, "summed", temporal_window=8)
+    assert wide.cfg.temporal_window == (8, 8) and own.cfg.temporal_window == bundle.config.dit.temporal_window
+    # Same parameters (a window is not a weight), so one DiT's weights load into the other.
+    wide.load_state_dict(own.state_dict())
