@@ -17,8 +17,8 @@ motion; 0 = not at all, ~1 = fully) on held-out clips every `eval_every` steps. 
 model's config says by default; 0 = the token embeddings). `--temporal-window W` gives the temporal
 layers W x W spatial windows instead of the model's (session 12: 8 x 8, the whole 64px latent,
 learned the word ~2.5x faster than 4 x 4). `--sample` ends the run by generating each held-out clip
-from its first frame and caption (12 Euler steps, guidance 7) and reading the direction back with
-the analyzer. Not part of the test suite's budget: on 2 CPU cores 1,000 steps take about 6 minutes.
+from its first frame and caption (the model's sampler: 12 Euler steps, guidance 7, shift 3 for the
+embedded model) and reading the direction back with the analyzer. Not part of the test suite's budget: on 2 CPU cores 1,000 steps take about 6 minutes.
 
 Run: python -m seedance.training.eval.direction_probe --variant summed --text-layer 0 --steps 1500 \
          --temporal-window 8 --sample
@@ -159,12 +159,12 @@ def probe_steering(dit: SeedanceDiT, data: ProbeSet, seed: int = 0) -> dict[str,
 
 
 @torch.no_grad()
-def sampled_directions(dit: SeedanceDiT, bundle: ModelBundle, data: ProbeSet, steps: int = 12,
-                       guidance: float = 7.0, seed: int = 0) -> dict[str, Any]:
-    """Generate each clip from its first latent frame and caption (I2V, the given frame pinned) and
-    read the direction back from the decoded frames: {correct, total, found: {direction: count}}."""
+def sampled_directions(dit: SeedanceDiT, bundle: ModelBundle, data: ProbeSet, seed: int = 0) -> dict[str, Any]:
+    """Generate each clip from its first latent frame and caption (I2V, the given frame pinned; the
+    bundle's sampler steps, guidance and shift) and read the direction back from the decoded frames:
+    {correct, total, found: {direction: count}}."""
     gen = torch.Generator().manual_seed(seed)
-    shift = bundle.config.sampler.shift
+    sampler = bundle.config.sampler
     dit.eval()
     found: dict[str, int] = {}
     correct = 0
@@ -180,8 +180,8 @@ def sampled_directions(dit: SeedanceDiT, bundle: ModelBundle, data: ProbeSet, st
             return dit(torch.cat([inp, inp]), torch.cat([t, t]), text)
 
         noise = torch.randn(x0.shape, generator=gen)
-        latents = euler_sample(pin_given(guided(velocity, guidance), noise, x0, given), noise,
-                               sampling_schedule(steps, shift))
+        latents = euler_sample(pin_given(guided(velocity, sampler.guidance), noise, x0, given), noise,
+                               sampling_schedule(sampler.steps, sampler.shift))
         direction = analyze_shot(video_tensor_to_frames(bundle.vae.decode(bundle.vae.denormalize(latents)))).direction
         found[direction] = found.get(direction, 0) + 1
         correct += direction == DIRECTIONS[int(data.directions[i])]
