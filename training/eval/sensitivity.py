@@ -33,13 +33,14 @@ from seedance.training.data.shapesworld import (
     render,
     wrong_rewrites,
 )
+from seedance.training.data.shapesworld.mirror import MIRROR_CAMERA
 from seedance.training.eval.ceiling import ground_truth_clips
 
 # What each task's caption states (an I2V caption only describes the motion and the camera).
 ATTRIBUTES = {"t2v": ("color", "shape", "size", "direction", "camera"), "i2v": ("direction", "camera")}
 NOISE_LEVELS = (0.5, 0.7, 0.9)
 OPPOSITE = {"left": "right", "right": "left", "up": "down", "down": "up"}
-OPPOSITE_PAN = {"pan_left": "pan_right", "pan_right": "pan_left"}
+OPPOSITE_PAN = MIRROR_CAMERA  # a pan seen in a mirror is the opposite pan
 STEERING_NOISE = (0.7, 0.9)  # where sampling decides the motion: the input shows little of it
 
 

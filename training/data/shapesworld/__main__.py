@@ -8,7 +8,7 @@ import sys
 
 from tqdm import tqdm
 
-from .dataset import read_manifest, write_dataset
+from .dataset import write_dataset
 from .mirror import write_mirrored
 
 
@@ -60,20 +60,25 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _mirror(src: str, out: str, crf: int, no_progress: bool) -> int:
+    bar = tqdm(unit="clip", disable=no_progress, file=sys.stderr)
+    written = [0]  # a disabled bar does not count
+
+    def progress(done: int, total: int) -> None:
+        bar.total, written[0] = total, done
+        bar.update(1)
+
     try:
-        total = len(read_manifest(src))
+        manifest = write_mirrored(src, out, crf=crf, on_clip=progress)
     except OSError as e:
+        bar.close()
         print(f"error: --mirror: cannot read {src}: {e}", file=sys.stderr)
         return 2
-    bar = tqdm(total=total, unit="clip", disable=no_progress, file=sys.stderr)
-    try:
-        manifest = write_mirrored(src, out, crf=crf, on_clip=lambda _: bar.update(1))
     except ValueError as e:
         bar.close()
         print(f"error: --mirror: {e}", file=sys.stderr)
         return 2
     bar.close()
-    print(f"wrote the mirror of {total} clips to {manifest}")
+    print(f"wrote the mirror of {written[0]} clips to {manifest}")
     return 0
 
 

@@ -40,9 +40,10 @@ def mirror_spec(spec: ClipSpec) -> ClipSpec:
 
 
 def write_mirrored(src: str | Path, out: str | Path, crf: int = 18,
-                   on_clip: Callable[[int], None] | None = None) -> Path:
+                   on_clip: Callable[[int, int], None] | None = None) -> Path:
     """Write the mirror of dataset `src` (manifest.jsonl + clips) to `out`; returns its manifest.
-    Clips are written one by one, the manifest last (atomically), like write_dataset."""
+    Clips are written one by one, the manifest last (atomically), like write_dataset.
+    `on_clip(done, total)` is called after each clip (progress)."""
     src, out = Path(src), Path(out)
     rows = read_manifest(src / MANIFEST)
     if not rows:
@@ -57,7 +58,7 @@ def write_mirrored(src: str | Path, out: str | Path, crf: int = 18,
         record = clip_record(mirror_spec(row_spec(row)), clip_id, rel) | {"mirror_of": row["id"]}
         lines.append(json.dumps(record, ensure_ascii=False))
         if on_clip is not None:
-            on_clip(i)
+            on_clip(i + 1, len(rows))
     manifest = out / MANIFEST
     with atomic_path(manifest) as tmp:
         tmp.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
