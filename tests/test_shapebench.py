@@ -127,6 +127,29 @@ def test_vae_ceiling_measures_the_vae(tiny_bundle):
     assert report["decoded"]["color"] < 1.0 and report["psnr_db"] < 15
 
 
+def test_vae_ceiling_reads_each_reconstruction_as_one_shot(tiny_bundle):
+    """A reconstruction that breaks up halfway is read over all its frames, as ShapeBench reads a
+    generation: here the "decoder" returns each clip's clean start, then another clip's frames
+    (an apparent cut). Split at the cut, every clip would read right."""
+    import numpy as np
+
+    from seedance.model.pipeline import SeedancePipeline
+    from seedance.training.eval.ceiling import vae_ceiling
+
+    class CutAwayPipeline(SeedancePipeline):
+        def encode_frames(self, frames):
+            return frames
+
+        def decode(self, latent, vae=None):
+            half = len(latent) // 2
+            elsewhere = np.roll(latent[::-1], 32, axis=2)  # the clip backwards, shifted half a frame
+            return np.concatenate([latent[:half], elsewhere[half:]])
+
+    report = vae_ceiling(CutAwayPipeline(tiny_bundle), count=4)
+    assert set(report["raw"].values()) == {1.0}
+    assert report["decoded"]["direction"] < 1.0
+
+
 def test_vae_ceiling_flag_rejects_a_negative_count(capsys):
     assert main(["eval", "shapebench", "--vae-ceiling", "-1", "-q"]) != 0
     assert "vae_ceiling: must be 0 (off) or a clip count, got -1" in capsys.readouterr().err
