@@ -82,9 +82,13 @@ def train_thin_stage(r: TinyRecipe, w: Path, progress: bool) -> None:
 
 def train_decoder_stage(r: TinyRecipe, w: Path, progress: bool) -> None:
     # The VAE stage's decoder shifts the subject's hue and blurs its outline (ShapeBench's VAE
-    # ceiling: colour 50%, direction 31%); 300 steps of this at weight 4 took it to 69% / 72%
-    # (at weight 0: 53% / 66%) with the same encoder, so the DiT's latents stay valid.
-    cfg = VAETrainConfig(data=str(w / "data" / "s64"), name="vae-decoder", frames=17, crop_frames=9, crop_size=48,
+    # ceiling: colour 50%); 300 steps of this at weight 4 took colour to 69% (at weight 0: 53%)
+    # with the same encoder, so the DiT's latents stay valid. Whole 17-frame clips, not the VAE
+    # stage's 9-frame crops: a decoder trained on 3 latent frames breaks the subject up in the
+    # 4th and 5th (PSNR 27 dB at frame 8, 22 dB at frame 16), and a moving subject read over the
+    # whole clip kept its direction in 3 of 32 clips; 150 steps on 17 frames made it 22 of 32
+    # (docs/TRAINING.md, session 13).
+    cfg = VAETrainConfig(data=str(w / "data" / "s64"), name="vae-decoder", frames=17, crop_frames=17, crop_size=48,
                          decoder_only=True, init_from=str(w / "vae"), subject_weight=4.0, adv_weight=0.0,
                          optim=_optim(r.decoder_steps, 8, 2e-4, schedule="cosine"))
     train_vae(cfg, w / "vae_decoder", progress=progress)
