@@ -15,7 +15,7 @@ help:
 	@echo "make lint    ruff"
 	@echo "make info    configs and parameter counts"
 	@echo "make serve   run the serving platform locally until Ctrl-C (then: seedance client ...)"
-	@echo "make train-tiny  train the tiny model on ShapesWorld (~4.5 h on 2 idle cores)"
+	@echo "make train-tiny  train the tiny model on ShapesWorld (~5 h on 2 idle cores)"
 	@echo "make bench   benchmarks (installs diffusers for the side-by-side anchors)"
 	@echo "make protos  regenerate the gRPC stubs"
 
@@ -58,7 +58,7 @@ serve: install
 	$(VENV)/bin/seedance serve
 
 # Train every stage of the tiny model on ShapesWorld and write model/weights/tiny (resumable:
-# rerun to continue). Expect about 4.5 h on 2 idle CPU cores (docs/TRAINING.md has the stage times); stage
+# rerun to continue). Expect about 5 h on 2 idle CPU cores (docs/TRAINING.md has the stage times); stage
 # times land in .cache/train-tiny/recipe_log.json.
 train-tiny: install
 	$(PY) -m seedance.training.recipes.tiny --work .cache/train-tiny --model-out model/weights/tiny
