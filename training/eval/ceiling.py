@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from seedance.model.pipeline import GenerationRequest, SeedancePipeline, plan
-from seedance.training.data.shapesworld import ClipSpec, analyze, render, sample_clip
+from seedance.training.data.shapesworld import ClipSpec, analyze_shot, render, sample_clip
 
 ATTRIBUTES = ("color", "shape", "size", "direction")
 
@@ -67,7 +67,7 @@ def vae_ceiling(pipeline: SeedancePipeline, count: int = 32, seed: int = 0) -> d
         psnrs.append(_psnr(frames, decoded))
         expected = _expected(spec)
         for kind, video in (("raw", frames), ("decoded", decoded)):
-            found = analyze(video, fps=spec.fps, shots=[(0, len(video))]).shots[0].__dict__
+            found = analyze_shot(video, fps=spec.fps).__dict__
             for a in ATTRIBUTES:
                 hits[kind][a].append(found.get(a) == expected[a])
     return {"clips": count, "seed": seed, "psnr_db": round(float(np.mean(psnrs)), 2),

@@ -104,11 +104,11 @@ class ShapesWorldCaptioner:
     name = "shapesworld"
 
     def __call__(self, clip: ClipFrames) -> Caption | None:
-        from seedance.training.data.shapesworld import analyze, clip_caption, i2v_caption
+        from seedance.training.data.shapesworld import analyze_shot, clip_caption, i2v_caption
         from seedance.training.data.shapesworld.spec import Background, ClipSpec, Motion, Shot, Subject
 
         frames = clip.frames
-        shot = analyze(frames, fps=clip.fps, shots=[(0, len(frames))]).shots[0]
+        shot = analyze_shot(frames, fps=clip.fps)
         fields = (shot.color, shot.shape, shot.size, shot.framing, shot.direction, shot.camera, shot.background)
         if not shot.found or "unknown" in fields or len(frames) < 2:
             return None  # the analyzer could not measure everything a caption states
