@@ -98,6 +98,17 @@ def test_cli_shapebench_on_three_prompts_writes_the_report(tmp_path, capsys):
     assert "t2v" in capsys.readouterr().out
 
 
+def test_cli_guidance_reaches_the_sampler(tmp_path, capsys):
+    """--guidance is recorded in the report, and an out-of-range scale is refused naming the field."""
+    out = tmp_path / "report.json"
+    assert main(["eval", "shapebench", "--limit", "1", "--steps", "1", "--guidance", "2.5", "--out", str(out),
+                 "-q"]) == 0
+    assert json.loads(out.read_text())["guidance"] == 2.5
+    capsys.readouterr()
+    assert main(["eval", "shapebench", "--limit", "1", "--steps", "1", "--guidance", "99", "-q"]) != 0
+    assert "guidance: must be in [0, 50]" in capsys.readouterr().err
+
+
 def test_cli_takes_a_shipped_set_by_name(tmp_path):
     out = tmp_path / "report.json"
     assert main(["eval", "shapebench", "--prompts", "t2v-grid", "--limit", "2", "--steps", "1", "--out", str(out),

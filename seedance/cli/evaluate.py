@@ -23,6 +23,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--out", metavar="REPORT.json", help="write the full report (with per-prompt rows) here")
     s.add_argument("--limit", type=int, help="only the first N prompts")
     s.add_argument("--steps", type=int, help="denoising steps (default: the model's)")
+    s.add_argument("--guidance", type=float, help="classifier-free guidance scale (default: the model's)")
     s.add_argument("--seed", type=int, default=0, help="base seed (prompt i uses seed + i)")
     s.add_argument("--vae-ceiling", type=int, default=0, metavar="N",
                    help="also score N ground-truth clips through the model's VAE alone: the most any DiT can reach")
@@ -48,9 +49,10 @@ def run(args: argparse.Namespace) -> int:
     bundle = load_model(args.model)
     started = time.perf_counter()
     pipeline = SeedancePipeline(bundle)
-    report = run_shapebench(pipeline, rows, seed=args.seed, steps=args.steps, progress=not args.quiet)
+    report = run_shapebench(pipeline, rows, seed=args.seed, steps=args.steps, guidance=args.guidance,
+                            progress=not args.quiet)
     report = {"model": bundle.source, "prompts": str(prompts), "count": len(rows), "seed": args.seed,
-              "steps": args.steps, "seconds": round(time.perf_counter() - started, 1), **report}
+              "steps": args.steps, "guidance": args.guidance, "seconds": round(time.perf_counter() - started, 1), **report}
     print(format_table(report))
     if args.vae_ceiling:
         from seedance.training.eval.ceiling import format_ceiling, vae_ceiling

@@ -105,7 +105,7 @@ def aggregate(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def run_shapebench(pipeline: SeedancePipeline, rows: list[BenchRow], seed: int = 0, steps: int | None = None,
-                   progress: bool = True) -> dict[str, Any]:
+                   guidance: float | None = None, progress: bool = True) -> dict[str, Any]:
     scored = []
     iterator = rows
     if progress:
@@ -115,7 +115,7 @@ def run_shapebench(pipeline: SeedancePipeline, rows: list[BenchRow], seed: int =
     for i, row in enumerate(iterator):
         first = row.first_frame() if row.task == "i2v" else None
         request = GenerationRequest(
-            prompt=row.prompt, shots=row.shots, frames=row.frames, seed=seed + i, steps=steps,
+            prompt=row.prompt, shots=row.shots, frames=row.frames, seed=seed + i, steps=steps, guidance=guidance,
             image=Image.fromarray(first) if first is not None else None,
         )
         scored.append(score(row, pipeline.generate(request), first))
