@@ -45,7 +45,7 @@ class TinyRecipe:
     clips128: int = 300
     vae_steps: int = 1500
     thin_steps: int = 250
-    decoder_steps: int = 500
+    decoder_steps: int = 600
     text_steps: int = 800
     t2i_steps: int = 600
     low_steps: int = 1200
